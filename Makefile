@@ -1,0 +1,46 @@
+# reconciler: see README.md.
+GO        ?= go
+BIN       := bin/reconciler
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
+STATE_DIR := .reconciler
+# Short fuzz run in `make test`; `make fuzz FUZZTIME=10m` for a long one.
+FUZZTIME  ?= 20s
+
+.PHONY: build images run test unit e2e conformance fuzz lint bench soak clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/reconciler
+
+# reconciler/box:latest, the project's static demo/test program, built
+# through the Docker API from a tar context (no registry needed).
+images:
+	$(GO) run ./internal/tools/buildimages
+
+run: build images
+	@mkdir -p $(STATE_DIR)
+	./$(BIN) agent --specs-dir ./specs --state $(STATE_DIR)/state.db --socket $(STATE_DIR)/reconciler.sock
+
+# Every test: unit, conformance (test-only module), fuzz (bounded), e2e.
+test: lint unit conformance fuzz e2e
+
+unit:
+	$(GO) test -race -count=1 ./pkg/... ./cmd/... ./internal/...
+
+conformance:
+	cd test/conformance && $(GO) test -count=1 ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/spec
+
+e2e: build
+	$(GO) test -count=1 -timeout 20m ./test/e2e/... -ginkgo.v
+
+lint:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+
+clean:
+	rm -rf bin $(STATE_DIR)
