@@ -1,0 +1,133 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DecodeJSON reads the body of an API request: one spec object or an array
+// of them. It is exactly as strict as Decode (unknown fields, wrong types
+// and duplicate fields are errors with their field path and line), and
+// defaults and validates the same way.
+func DecodeJSON(data []byte) ([]*Spec, error) {
+	if len(data) > MaxFileSize {
+		return nil, ErrorList{{Msg: fmt.Sprintf("body is %d bytes, more than the %d-byte limit", len(data), MaxFileSize)}}
+	}
+	docs, ferr := parseJSON(data)
+	if ferr != nil {
+		return nil, ErrorList{ferr}
+	}
+	return decodeDocs("", docs)
+}
+
+// parseJSON turns JSON into yaml nodes, so that both formats share one
+// strict decoder; encoding/json would lose field paths of unknown fields
+// and duplicate keys.
+func parseJSON(data []byte) ([]*yaml.Node, *FieldError) {
+	p := &jsonParser{dec: json.NewDecoder(bytes.NewReader(data)), data: data}
+	p.dec.UseNumber()
+	for i, b := range data {
+		if b == '\n' {
+			p.lineEnds = append(p.lineEnds, i)
+		}
+	}
+	root, err := p.value(0)
+	if err != nil {
+		return nil, err
+	}
+	if _, terr := p.dec.Token(); !errors.Is(terr, io.EOF) {
+		return nil, &FieldError{Line: p.line(), Msg: "invalid JSON: data after the top-level value"}
+	}
+	switch root.Kind {
+	case yaml.MappingNode:
+		return []*yaml.Node{root}, nil
+	case yaml.SequenceNode:
+		if len(root.Content) > MaxDocuments {
+			return nil, &FieldError{Line: root.Content[MaxDocuments].Line, Msg: fmt.Sprintf("more than %d specs", MaxDocuments)}
+		}
+		return root.Content, nil
+	}
+	return nil, &FieldError{Line: root.Line, Msg: "expected a spec object or an array of them"}
+}
+
+type jsonParser struct {
+	dec      *json.Decoder
+	data     []byte
+	lineEnds []int // offsets of '\n'
+}
+
+// line is the line of the next token.
+func (p *jsonParser) line() int {
+	off := int(p.dec.InputOffset())
+	for off < len(p.data) && bytes.IndexByte([]byte(" \t\r\n,:"), p.data[off]) >= 0 {
+		off++
+	}
+	return sort.SearchInts(p.lineEnds, off) + 1
+}
+
+func (p *jsonParser) fail(err error) *FieldError {
+	line := p.line()
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line = sort.SearchInts(p.lineEnds, int(se.Offset)-1) + 1
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return &FieldError{Line: line, Msg: "invalid JSON: " + err.Error()}
+}
+
+func (p *jsonParser) value(depth int) (*yaml.Node, *FieldError) {
+	line := p.line()
+	if depth > maxDepth {
+		return nil, &FieldError{Line: line, Msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
+	}
+	tok, err := p.dec.Token()
+	if err != nil {
+		return nil, p.fail(err)
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: line}
+		if t == '[' {
+			n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
+		}
+		for p.dec.More() {
+			if n.Kind == yaml.MappingNode {
+				kline := p.line()
+				k, err := p.dec.Token()
+				if err != nil {
+					return nil, p.fail(err)
+				}
+				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.(string), Line: kline})
+			}
+			v, ferr := p.value(depth + 1)
+			if ferr != nil {
+				return nil, ferr
+			}
+			n.Content = append(n.Content, v)
+		}
+		if _, err := p.dec.Token(); err != nil {
+			return nil, p.fail(err)
+		}
+		return n, nil
+	case string:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.DoubleQuotedStyle, Value: t, Line: line}, nil
+	case json.Number:
+		tag := "!!int"
+		if bytes.ContainsAny([]byte(t), ".eE") {
+			tag = "!!float"
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(t), Line: line}, nil
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: fmt.Sprint(t), Line: line}, nil
+	default: // nil
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null", Line: line}, nil
+	}
+}
