@@ -1,0 +1,29 @@
+// Package store keeps the agent's state in one bbolt file: desired specs,
+// their observed status and restart history, the exit ledger and events.
+//
+// Bucket tree (names in keys.go; values are JSON unless noted):
+//
+//	meta/
+//	    schema               int: version of the layout below (see migrate.go)
+//	    instance             string: agent instance id, made once, kept forever
+//	specs/
+//	    <spec name>          Record
+//	status/
+//	    <spec name>          model.Status
+//	history/
+//	    <spec name>          model.History
+//	exits/
+//	    <spec name>/         one bucket per spec, kept after the spec is deleted
+//	        ledger/          NextSequence numbers the exits
+//	            <be64 seq>   model.ContainerExit, newest ExitsPerSpec kept
+//	        ids/
+//	            <container id>  be64 seq of its exit: an exit is recorded once
+//	events/                  NextSequence is the store-wide event Seq
+//	    <be64 seq>           model.Event, newest MaxEvents kept
+//	eventLatest/
+//	    <spec name>          be64 seq of that spec's newest event, for aggregation
+//	                         (agent events, with no spec, use the key "\x00")
+//
+// Every exported method runs in one transaction. Nothing is published from
+// inside a transaction: callers fan events out after Commit returns.
+package store

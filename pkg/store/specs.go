@@ -1,0 +1,149 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/reconciler/reconciler/pkg/spec"
+)
+
+// SourceKind says where a spec came from.
+type SourceKind string
+
+const (
+	SourceFile SourceKind = "file"
+	SourceAPI  SourceKind = "api"
+)
+
+// Source is where a spec came from; Path is the file of a file spec.
+type Source struct {
+	Kind SourceKind `json:"kind"`
+	Path string     `json:"path,omitempty"`
+}
+
+// Record is a desired spec as stored.
+type Record struct {
+	Spec      *spec.Spec `json:"spec"`
+	Hash      string     `json:"hash"`
+	Source    Source     `json:"source"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+}
+
+// PutSpec stores r under its spec's name and sets r.UpdatedAt. A spec that
+// came from a file cannot be replaced through the API (ErrConflict): the
+// file would put it back on its next change. A file may take over any spec.
+func (s *Store) PutSpec(r Record) error {
+	if r.Spec == nil || r.Spec.Metadata.Name == "" {
+		return errors.New("put spec: record has no spec name")
+	}
+	name := r.Spec.Metadata.Name
+	if r.Source.Kind != SourceFile && r.Source.Kind != SourceAPI {
+		return fmt.Errorf("put spec %q: unknown source kind %q", name, r.Source.Kind)
+	}
+	r.UpdatedAt = s.opts.Now().UTC()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSpecs)
+		var old Record
+		found, err := get(b, []byte(name), &old)
+		if err != nil {
+			return err
+		}
+		if found && old.Source.Kind == SourceFile && r.Source.Kind == SourceAPI {
+			return fmt.Errorf("spec %q is managed by file %s; edit or remove that file: %w",
+				name, old.Source.Path, ErrConflict)
+		}
+		return put(b, []byte(name), r)
+	})
+	if err != nil {
+		return fmt.Errorf("put spec %q: %w", name, err)
+	}
+	return nil
+}
+
+// GetSpec returns the named spec or ErrNotFound.
+func (s *Store) GetSpec(name string) (Record, error) {
+	var r Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		found, err := get(tx.Bucket(bucketSpecs), []byte(name), &r)
+		if err == nil && !found {
+			return ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("spec %q: %w", name, err)
+	}
+	return r, nil
+}
+
+// ListSpecs returns every spec, sorted by name.
+func (s *Store) ListSpecs() ([]Record, error) {
+	var out []Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return forEach(tx.Bucket(bucketSpecs), func(r Record) { out = append(out, r) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list specs: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteSpec removes a spec with its status and history. Its exit ledger
+// and events stay readable. A status left under a name that has no spec
+// (a file that never parsed) is removed too, though the result is then
+// ErrNotFound.
+func (s *Store) DeleteSpec(name string) error {
+	var found bool
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		key := []byte(name)
+		specs := tx.Bucket(bucketSpecs)
+		found = specs.Get(key) != nil
+		for _, b := range []*bolt.Bucket{specs, tx.Bucket(bucketStatus), tx.Bucket(bucketHistory)} {
+			if err := b.Delete(key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("delete spec %q: %w", name, err)
+	case !found:
+		return fmt.Errorf("spec %q: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteState drops the status and history of a spec whose spec and
+// container are gone; its exits stay readable.
+func (s *Store) DeleteState(name string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		key := []byte(name)
+		for _, b := range []*bolt.Bucket{tx.Bucket(bucketStatus), tx.Bucket(bucketHistory)} {
+			if err := b.Delete(key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete state of %q: %w", name, err)
+	}
+	return nil
+}
+
+// forEach decodes every value of b in key order.
+func forEach[T any](b *bolt.Bucket, fn func(T)) error {
+	return b.ForEach(func(k, raw []byte) error {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("decode %q: %w", k, err)
+		}
+		fn(v)
+		return nil
+	})
+}
