@@ -1,0 +1,117 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// maxExecOutput bounds each of an exec's stdout and stderr: the output goes
+// into memory and back through the API.
+const maxExecOutput = 1 << 20
+
+// Logs streams the container's stdout and stderr, multiplexed as Docker
+// sends them for a container without a TTY (split them with stdcopy).
+func (c *Client) Logs(ctx context.Context, id string, opts LogOptions) (io.ReadCloser, error) {
+	lo := container.LogsOptions{
+		ShowStdout: true, ShowStderr: true,
+		Follow: opts.Follow, Tail: opts.Tail, Timestamps: opts.Timestamps,
+	}
+	if !opts.Since.IsZero() {
+		lo.Since = unixText(opts.Since)
+	}
+	var rc io.ReadCloser
+	err := c.do("logs", func() (err error) {
+		rc, err = c.api.ContainerLogs(ctx, id, lo)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("logs of container %s: %w", id, err)
+	}
+	return rc, nil
+}
+
+// unixText writes t as the daemon's "seconds.nanoseconds" timestamp.
+func unixText(t time.Time) string {
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
+}
+
+// Exec runs cmd in a running container and collects its output, each
+// stream cut after its first MiB. A container that is not running answers
+// with an error wrapping ErrConflict.
+func (c *Client) Exec(ctx context.Context, id string, cmd []string) (ExecResult, error) {
+	var created container.ExecCreateResponse
+	err := c.do("exec_create", func() (err error) {
+		created, err = c.api.ContainerExecCreate(ctx, id, container.ExecOptions{
+			Cmd: cmd, AttachStdout: true, AttachStderr: true,
+		})
+		return err
+	})
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("exec in container %s: %w", id, err)
+	}
+	// The attach starts the command; its stream lasts as long as the command.
+	start := time.Now()
+	att, err := c.api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		c.report("exec_attach", start, err)
+		return ExecResult{}, fmt.Errorf("exec in container %s: attach: %w", id, classify(err))
+	}
+	defer att.Close()
+	stdout, stderr := &boundedBuffer{max: maxExecOutput}, &boundedBuffer{max: maxExecOutput}
+	_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
+	c.report("exec_attach", start, err)
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("exec in container %s: read output: %w", id, classify(err))
+	}
+	code, err := c.execExitCode(ctx, created.ID)
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("exec in container %s: %w", id, err)
+	}
+	return ExecResult{ExitCode: code, Stdout: stdout.buf, Stderr: stderr.buf}, nil
+}
+
+// execExitCode waits for the daemon to record the exit: the output streams
+// can end before the process does (a command may close them and go on).
+func (c *Client) execExitCode(ctx context.Context, execID string) (int, error) {
+	delay := 5 * time.Millisecond
+	for {
+		var ins container.ExecInspect
+		err := c.do("exec_inspect", func() (err error) {
+			ins, err = c.api.ContainerExecInspect(ctx, execID)
+			return err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("inspect exec %s: %w", execID, err)
+		}
+		if !ins.Running {
+			return ins.ExitCode, nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("exec %s still running: %w", execID, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, 200*time.Millisecond)
+	}
+}
+
+// boundedBuffer keeps the first max bytes and drops the rest while still
+// accepting it, so the stream is drained and the process is not blocked.
+type boundedBuffer struct {
+	buf []byte
+	max int
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}

@@ -1,0 +1,125 @@
+// Package docker is the agent's only door to the Docker daemon: a narrow
+// Runtime interface, its implementation over the Docker Go client, and the
+// translation of a spec into a container's create options.
+package docker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/spec"
+)
+
+// Labels put on every container the agent creates. Ownership is decided by
+// them, never by a container's name alone.
+const (
+	LabelManaged  = "reconciler.managed"
+	LabelSpec     = "reconciler.spec"
+	LabelSpecHash = "reconciler.spec-hash"
+	LabelInstance = "reconciler.instance"
+)
+
+// Sentinel errors; implementations wrap them with %w.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict")
+	ErrUnavailable = errors.New("docker daemon unavailable")
+)
+
+// Container is what the agent observes of one container.
+type Container struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name"` // without the leading slash
+	Image   string            `json:"image"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	State   string            `json:"state"` // created, running, paused, restarting, removing, exited, dead
+	Created time.Time         `json:"created"`
+	// The fields below are filled by Inspect only; List leaves them zero.
+	Inspected  bool      `json:"-"`
+	ExitCode   int       `json:"exitCode"`
+	OOMKilled  bool      `json:"oomKilled"`
+	Error      string    `json:"error,omitempty"`
+	StartedAt  time.Time `json:"startedAt,omitempty"`
+	FinishedAt time.Time `json:"finishedAt,omitempty"`
+	Health     string    `json:"health,omitempty"` // starting, healthy, unhealthy or empty
+	Pid        int       `json:"pid,omitempty"`
+}
+
+// Running reports a container whose process is alive.
+func (c Container) Running() bool {
+	return c.State == "running" || c.State == "paused" || c.State == "restarting"
+}
+
+// CreateRequest is everything needed to create one container.
+type CreateRequest struct {
+	Name   string
+	Spec   *spec.Spec
+	Labels map[string]string // ownership labels, merged over the spec's labels
+	// Env holds resolved values (secrets read from files) by variable name.
+	Env map[string]string
+}
+
+// LogOptions choose what Logs returns.
+type LogOptions struct {
+	Follow     bool
+	Tail       string // "all" or a number of lines
+	Since      time.Time
+	Timestamps bool
+}
+
+// ExecResult is the outcome of a command run in a container.
+type ExecResult struct {
+	ExitCode int
+	Stdout   []byte
+	Stderr   []byte
+}
+
+// Event is a container event from the daemon.
+type Event struct {
+	Action      string // create, start, die, stop, kill, destroy, oom, health_status: ...
+	ContainerID string
+	Labels      map[string]string
+	Time        time.Time
+	ExitCode    string // for die
+}
+
+// Runtime is the narrow interface the controller needs from Docker. Unit
+// tests fake it; the agent uses Client.
+type Runtime interface {
+	// Ping checks that the daemon answers.
+	Ping(ctx context.Context) error
+	// List returns all containers (running or not) carrying every label in sel.
+	List(ctx context.Context, sel map[string]string) ([]Container, error)
+	// Inspect returns one container; ErrNotFound when it is gone.
+	Inspect(ctx context.Context, id string) (Container, error)
+	// Create creates a container (not started) and returns its id. A name
+	// already taken returns an error wrapping ErrConflict.
+	Create(ctx context.Context, req CreateRequest) (string, error)
+	Start(ctx context.Context, id string) error
+	// Stop sends the container's stop signal (set at create time) and
+	// SIGKILL after grace.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Kill sends a signal now.
+	Kill(ctx context.Context, id, signal string) error
+	// Remove removes a container (forced); a missing one is not an error.
+	Remove(ctx context.Context, id string) error
+	// Wait blocks until the container is not running and returns how it
+	// ended; it falls back to Inspect when the wait itself fails.
+	Wait(ctx context.Context, id string) (model.ContainerExit, error)
+	// Logs streams the container's output, multiplexed as Docker sends it
+	// for non-TTY containers (use stdcopy to split it).
+	Logs(ctx context.Context, id string, opts LogOptions) (io.ReadCloser, error)
+	// Exec runs cmd in a running container and collects its output.
+	Exec(ctx context.Context, id string, cmd []string) (ExecResult, error)
+	// ImagePresent reports whether an image is in the local store.
+	ImagePresent(ctx context.Context, ref string) (bool, error)
+	// Pull pulls an image.
+	Pull(ctx context.Context, ref string) error
+	// Events streams container events carrying every label in sel, from
+	// since (zero: now). The error channel yields one error when the
+	// stream ends.
+	Events(ctx context.Context, since time.Time, sel map[string]string) (<-chan Event, <-chan error)
+}
