@@ -1,0 +1,377 @@
+// Package controller converges Docker containers towards the specs in the
+// store. Docker events, file changes and API writes only enqueue a spec
+// name; Reconcile reads desired and actual state afresh, decide picks one
+// step, and apply carries it out. A periodic resync enqueues every name.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/metrics"
+	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/store"
+)
+
+// Store is what the controller needs of the state file.
+type Store interface {
+	GetSpec(name string) (store.Record, error)
+	ListSpecs() ([]store.Record, error)
+	GetStatus(name string) (model.Status, error)
+	GetHistory(name string) (model.History, error)
+	Commit(c store.Change) ([]model.Event, bool, error)
+	DeleteSpec(name string) error
+	DeleteState(name string) error
+}
+
+// Publisher fans committed events out to followers.
+type Publisher interface {
+	Publish(evs ...model.Event)
+}
+
+// Options configure a Controller; zero values get defaults.
+type Options struct {
+	Instance string        // agent instance id, put on every container
+	Workers  int           // concurrent reconciles; default 4 (the daemon starts about 2 containers a second)
+	Resync   time.Duration // full resync period; default 30s
+	// StopOnExit stops every managed container with its grace period when
+	// Run returns. By default they keep running, as with kubelet.
+	StopOnExit   bool
+	LogTailLines int // lines of output kept with each exit; default 50
+	Log          *slog.Logger
+	Metrics      *metrics.Metrics
+	Now          func() time.Time
+	// ResolveEnv reads env values that come from files (secrets).
+	ResolveEnv func(name, path string) (string, error)
+}
+
+// Controller owns the reconcile loop.
+type Controller struct {
+	rt    docker.Runtime
+	st    Store
+	pub   Publisher
+	opts  Options
+	log   *slog.Logger
+	m     *metrics.Metrics
+	queue *Queue
+	cache *cache
+	notes *notes
+
+	mu        sync.Mutex
+	waiters   map[string]context.CancelFunc // container id -> its Wait
+	stopping  map[string]bool               // container ids being stopped
+	changedAt map[string]time.Time          // when a spec's desired state last changed
+	phases    map[string]model.Phase
+	firstSync map[string]bool // names of the first full sync not yet reconciled
+
+	synced       atomic.Bool
+	dockerUp     atomic.Bool
+	lastProgress atomic.Int64 // unix nanos of the last finished loop iteration
+	wg           sync.WaitGroup
+	runCtx       context.Context
+}
+
+// New returns a controller; Run starts it.
+func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Resync <= 0 {
+		opts.Resync = 30 * time.Second
+	}
+	if opts.LogTailLines <= 0 {
+		opts.LogTailLines = 50
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New("", "")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &Controller{
+		rt: rt, st: st, pub: pub, opts: opts,
+		log:       opts.Log.With("component", "controller"),
+		m:         opts.Metrics,
+		queue:     NewQueue(),
+		cache:     newCache(),
+		notes:     newNotes(),
+		waiters:   map[string]context.CancelFunc{},
+		stopping:  map[string]bool{},
+		changedAt: map[string]time.Time{},
+		phases:    map[string]model.Phase{},
+	}
+	c.queue.OnAdd = func(string) { c.m.QueueAdds.Inc() }
+	c.lastProgress.Store(time.Now().UnixNano())
+	return c
+}
+
+// selector matches every container of this agent instance.
+func (c *Controller) selector() map[string]string {
+	return map[string]string{docker.LabelManaged: "true", docker.LabelInstance: c.opts.Instance}
+}
+
+// Enqueue asks for name to be reconciled.
+func (c *Controller) Enqueue(name string) {
+	c.queue.Add(name)
+	c.m.QueueDepth.Set(float64(c.queue.Len()))
+}
+
+// DesiredChanged is called when a spec was added, changed or deleted: it
+// starts the convergence clock and enqueues the name.
+func (c *Controller) DesiredChanged(name string) {
+	c.mu.Lock()
+	if _, ok := c.changedAt[name]; !ok {
+		c.changedAt[name] = c.opts.Now()
+	}
+	c.mu.Unlock()
+	c.Enqueue(name)
+}
+
+// Ready reports whether the first full sync is done and Docker answers.
+func (c *Controller) Ready() error {
+	switch {
+	case !c.dockerUp.Load():
+		return errors.New("docker daemon unreachable")
+	case !c.synced.Load():
+		return errors.New("first full sync not finished")
+	}
+	return nil
+}
+
+// LastProgress is when the loop last made progress (for /healthz and the
+// systemd watchdog).
+func (c *Controller) LastProgress() time.Time {
+	return time.Unix(0, c.lastProgress.Load())
+}
+
+// Run reconciles until ctx is cancelled, then waits for its workers.
+func (c *Controller) Run(ctx context.Context) error {
+	c.runCtx = ctx
+	var wg sync.WaitGroup
+	for i := 0; i < c.opts.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c.processNext(ctx) {
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); c.watchEvents(ctx) }()
+	go func() { defer wg.Done(); c.resyncLoop(ctx) }()
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	c.wg.Wait()
+	if c.opts.StopOnExit {
+		c.stopAll()
+	}
+	return nil
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	name, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(name)
+	c.m.QueueDepth.Set(float64(c.queue.Len()))
+	start := time.Now()
+	res, err := c.reconcileSafely(ctx, name)
+	c.m.ReconcileDuration.Observe(time.Since(start).Seconds())
+	c.lastProgress.Store(time.Now().UnixNano())
+	c.firstSyncDone(name)
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		c.m.ReconcileTotal.WithLabelValues(metrics.ResultError).Inc()
+		c.log.Warn("reconcile failed", "spec", name, "err", err)
+		c.queue.AddAfter(name, c.errorDelay(err))
+	case res.RequeueAfter > 0:
+		c.m.ReconcileTotal.WithLabelValues(metrics.ResultRequeue).Inc()
+		c.queue.AddAfter(name, res.RequeueAfter)
+	default:
+		c.m.ReconcileTotal.WithLabelValues(metrics.ResultSuccess).Inc()
+	}
+	return true
+}
+
+// errorDelay is the whole retry policy for failed reconciles: the periodic
+// resync would retry anyway, but a daemon that is briefly away deserves a
+// quicker look.
+func (c *Controller) errorDelay(err error) time.Duration {
+	if errors.Is(err, docker.ErrUnavailable) {
+		return time.Second
+	}
+	return min(5*time.Second, c.opts.Resync)
+}
+
+func (c *Controller) reconcileSafely(ctx context.Context, name string) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in reconcile of %q: %v\n%s", name, r, debug.Stack())
+		}
+	}()
+	return c.Reconcile(ctx, name)
+}
+
+func (c *Controller) resyncLoop(ctx context.Context) {
+	t := time.NewTicker(c.opts.Resync)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.resync(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("resync failed", "err", err)
+			}
+			// The loop is alive even when Docker is not; /readyz says the latter.
+			c.lastProgress.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+// resync lists every container of this agent once, refreshes the cache and
+// enqueues every spec name known to the store or to Docker.
+func (c *Controller) resync(ctx context.Context) error {
+	recs, err := c.st.ListSpecs()
+	if err != nil {
+		return fmt.Errorf("list specs: %w", err)
+	}
+	vers := c.cache.beginAll()
+	cs, err := c.rt.List(ctx, c.selector())
+	if err != nil {
+		c.dockerUp.Store(false)
+		return fmt.Errorf("list containers: %w", err)
+	}
+	c.dockerUp.Store(true)
+	names := map[string]struct{}{}
+	for _, r := range recs {
+		names[r.Spec.Metadata.Name] = struct{}{}
+	}
+	by := map[string][]docker.Container{}
+	for _, ct := range cs {
+		n := ct.Labels[docker.LabelSpec]
+		if n == "" {
+			continue
+		}
+		by[n] = append(by[n], ct)
+		names[n] = struct{}{}
+	}
+	c.mu.Lock()
+	for n := range c.phases {
+		names[n] = struct{}{} // deleted specs whose state is still to be dropped
+	}
+	if c.firstSync == nil && !c.synced.Load() {
+		c.firstSync = map[string]bool{}
+		for n := range names {
+			c.firstSync[n] = true
+		}
+		if len(names) == 0 {
+			c.synced.Store(true)
+		}
+	}
+	c.mu.Unlock()
+	c.cache.putAll(vers, names, by)
+	for n := range names {
+		c.queue.Add(n)
+	}
+	c.m.QueueDepth.Set(float64(c.queue.Len()))
+	c.lastProgress.Store(time.Now().UnixNano())
+	return nil
+}
+
+func (c *Controller) firstSyncDone(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.firstSync == nil || c.synced.Load() {
+		return
+	}
+	delete(c.firstSync, name)
+	if len(c.firstSync) == 0 {
+		c.synced.Store(true)
+		c.log.Info("first full sync done")
+	}
+}
+
+// watchEvents keeps one event subscription open. Every (re)subscription is
+// followed by a full re-list, since events may have been missed in the gap.
+func (c *Controller) watchEvents(ctx context.Context) {
+	var since time.Time
+	delay := 100 * time.Millisecond
+	first := true
+	for ctx.Err() == nil {
+		if err := c.rt.Ping(ctx); err != nil {
+			c.dockerUp.Store(false)
+			c.log.Warn("docker unreachable", "err", err, "retry_in", delay)
+			sleep(ctx, delay)
+			delay = min(delay*2, 10*time.Second)
+			continue
+		}
+		c.dockerUp.Store(true)
+		if !first {
+			c.m.StreamReconnects.Inc()
+		}
+		first = false
+		subCtx, cancel := context.WithCancel(ctx)
+		evs, errs := c.rt.Events(subCtx, since, c.selector())
+		if err := c.resync(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("re-list after subscribe failed", "err", err)
+		}
+		err := c.readEvents(subCtx, evs, errs, &since, &delay)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("docker event stream ended; resubscribing", "err", err, "retry_in", delay)
+		sleep(ctx, delay)
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+func (c *Controller) readEvents(ctx context.Context, evs <-chan docker.Event, errs <-chan error, since *time.Time, delay *time.Duration) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errs:
+			return err
+		case ev, ok := <-evs:
+			if !ok {
+				return errors.New("event channel closed")
+			}
+			*delay = 100 * time.Millisecond
+			if ev.Time.After(*since) {
+				*since = ev.Time
+			}
+			c.m.DockerEvent(ev.Action)
+			c.notes.record(ev)
+			name := ev.Labels[docker.LabelSpec]
+			if name == "" {
+				continue
+			}
+			c.cache.dirty(name)
+			c.queue.Add(name)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,334 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/spec"
+)
+
+// Desired is what the store says a spec should be; Spec is nil once the
+// spec is deleted.
+type Desired struct {
+	Spec     *spec.Spec
+	Hash     string
+	FromFile bool
+}
+
+// Observed is what Docker shows of a spec's containers.
+type Observed struct {
+	// Container is the agent's container for the spec (by label and
+	// deterministic name), nil when there is none.
+	Container *docker.Container
+	// Strays are other containers of this agent labelled with the spec name.
+	Strays []docker.Container
+	// DieSeen says the event stream delivered a die event for Container's
+	// current run; KillSeen that someone other than the agent sent it a
+	// kill or stop.
+	DieSeen  bool
+	KillSeen bool
+	// Stopping says a stop the agent issued for Container is under way.
+	Stopping bool
+}
+
+// ActionKind is one step towards the desired state.
+type ActionKind int
+
+const (
+	ActNone        ActionKind = iota // settled; maybe come back after RequeueAfter
+	ActInspect                       // need the container's exit details first
+	ActRecordExit                    // a run ended: record it and decide on a restart
+	ActStop                          // stop with grace
+	ActRemove                        // remove the (stopped) container
+	ActRemoveStray                   // stop and remove a stray container of ours
+	ActCreate                        // create (and then start) the container
+	ActStart                         // start the existing container
+	ActForget                        // spec and container gone: drop status and history
+	ActExpire                        // a finished job's TTL passed
+)
+
+func (k ActionKind) String() string {
+	return [...]string{"None", "Inspect", "RecordExit", "Stop", "Remove", "RemoveStray",
+		"Create", "Start", "Forget", "Expire"}[k]
+}
+
+// Action is the outcome of decide. Only the fields its Kind needs are set.
+type Action struct {
+	Kind         ActionKind
+	Phase        model.Phase
+	Message      string
+	RequeueAfter time.Duration
+	ContainerID  string
+	Cause        model.StopCause // ActStop
+	Grace        time.Duration   // ActStop, ActRemoveStray
+	Exit         *model.ContainerExit
+	History      model.History // the history to persist with the action
+}
+
+// decide works out the next step for one spec. It is pure: everything it
+// needs is in its arguments, and it calls nothing outside this file.
+func decide(d Desired, o Observed, h model.History, now time.Time) Action {
+	if len(o.Strays) > 0 {
+		s := o.Strays[0]
+		return Action{Kind: ActRemoveStray, ContainerID: s.ID, Grace: grace(d, &s), History: h,
+			Message: fmt.Sprintf("removing stray container %s", s.Name)}
+	}
+	if d.Spec != nil && h.SpecHash != d.Hash {
+		// Past failures do not count against a new definition.
+		h = model.History{SpecHash: d.Hash, LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt, Stop: h.Stop}
+	}
+	c := o.Container
+	if c == nil {
+		return decideAbsent(d, h, now)
+	}
+	if c.Running() {
+		return decideRunning(d, o, h, now)
+	}
+	recorded := c.ID == h.LastContainerID && h.ExitRecorded
+	if c.State == "created" && !recorded {
+		// Created but never started: the agent stopped between create and start.
+		if d.Spec == nil || c.Labels[docker.LabelSpecHash] != d.Hash {
+			return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+		}
+		return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+	}
+	if !recorded {
+		if !c.Inspected {
+			return Action{Kind: ActInspect, ContainerID: c.ID, History: h}
+		}
+		if c.ID != h.LastContainerID || !c.StartedAt.Equal(h.LastStartedAt) {
+			return recordExit(d, o, h, now)
+		}
+		h.ExitRecorded = true
+	}
+	return decideExited(d, *c, h, now)
+}
+
+func decideAbsent(d Desired, h model.History, now time.Time) Action {
+	if d.Spec == nil {
+		return Action{Kind: ActForget}
+	}
+	if h.Done {
+		return finished(d, h, nil, now)
+	}
+	if wait := h.NextTryAt.Sub(now); wait > 0 {
+		return Action{Kind: ActNone, Phase: model.PhaseBackoff, RequeueAfter: wait, History: h,
+			Message: fmt.Sprintf("restarting in %s", wait.Round(time.Millisecond))}
+	}
+	return Action{Kind: ActCreate, Phase: model.PhasePending, History: h}
+}
+
+func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action {
+	c := *o.Container
+	if c.ID == h.LastContainerID && h.ExitRecorded {
+		h.ExitRecorded = false // running again: its next exit is a new record
+	}
+	if o.Stopping {
+		return Action{Kind: ActNone, Phase: model.PhaseRunning, History: h, Message: "stopping"}
+	}
+	stop := func(cause model.StopCause, msg string) Action {
+		g := grace(d, &c)
+		h.Stop = &model.StopIntent{ContainerID: c.ID, Cause: cause, At: now, Grace: g}
+		return Action{Kind: ActStop, ContainerID: c.ID, Cause: cause, Grace: g, History: h,
+			Phase: model.PhaseRunning, Message: msg}
+	}
+	switch {
+	case d.Spec == nil:
+		return stop(model.StopDeleted, "spec deleted")
+	case c.Labels[docker.LabelSpecHash] != d.Hash:
+		return stop(model.StopReplaced, "spec changed")
+	case h.Stop != nil && h.Stop.ContainerID == c.ID:
+		// A stop we issued did not finish (the agent may have died in it): finish it.
+		return stop(h.Stop.Cause, "finishing an interrupted stop")
+	case c.Health == "unhealthy" && d.Spec.Spec.RestartPolicy != spec.RestartNever:
+		return stop(model.StopUnhealthy, "container is unhealthy")
+	}
+	a := Action{Kind: ActNone, Phase: model.PhaseRunning, History: h}
+	if dl := d.Spec.Spec.ActiveDeadline.Duration; dl > 0 && !c.StartedAt.IsZero() {
+		left := c.StartedAt.Add(dl).Sub(now)
+		if left <= 0 {
+			return stop(model.StopDeadline, fmt.Sprintf("activeDeadline %s exceeded", dl))
+		}
+		a.RequeueAfter = left
+	}
+	return a
+}
+
+// recordExit builds the ledger record of a run that ended and decides what
+// follows it under the restart policy.
+func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
+	c := *o.Container
+	exit := &model.ContainerExit{
+		ContainerID:  c.ID,
+		SpecName:     c.Labels[docker.LabelSpec],
+		SpecHash:     c.Labels[docker.LabelSpecHash],
+		ExitCode:     c.ExitCode,
+		Signal:       docker.SignalName(c.ExitCode),
+		OOMKilled:    c.OOMKilled,
+		Error:        c.Error,
+		StartedAt:    c.StartedAt,
+		FinishedAt:   c.FinishedAt,
+		RestartCount: h.Restarts,
+		Reason:       classify(c, o, h),
+	}
+	if !c.FinishedAt.IsZero() && !c.StartedAt.IsZero() {
+		exit.Duration = c.FinishedAt.Sub(c.StartedAt).Round(time.Millisecond).String()
+	}
+	stop := h.Stop
+	h.Stop = nil
+	h.LastContainerID, h.LastStartedAt, h.ExitRecorded = c.ID, c.StartedAt, true
+	a := Action{Kind: ActRecordExit, ContainerID: c.ID, Exit: exit, History: h}
+	if stop != nil && stop.ContainerID == c.ID && stop.Cause == model.StopUnhealthy {
+		exit.Error = joinText(exit.Error, "stopped by the agent: container was unhealthy")
+	}
+
+	switch {
+	case d.Spec == nil || c.Labels[docker.LabelSpecHash] != d.Hash:
+		// Deleted or replaced: what follows is removal, not a restart.
+		a.Phase = model.PhasePending
+		return a
+	case stop != nil && stop.ContainerID == c.ID && stop.Cause == model.StopShutdown:
+		// Stopped with the agent: start again when the agent is back.
+		a.Phase = model.PhasePending
+		return a
+	case exit.Reason == model.ReasonDeadlineExceeded:
+		a.History.Done, a.History.FinishedAt = true, finishedAt(exit, now)
+		a.Phase, a.Message = model.PhaseFailed, "activeDeadline exceeded"
+		return a
+	}
+
+	ps := d.Spec.Spec
+	restart := ps.RestartPolicy == spec.RestartAlways ||
+		(ps.RestartPolicy == spec.RestartOnFailure && !exit.Succeeded())
+	if !restart {
+		a.History.Done, a.History.Succeeded = true, exit.Succeeded()
+		a.History.FinishedAt = finishedAt(exit, now)
+		a.Phase = model.PhaseFailed
+		if exit.Succeeded() {
+			a.Phase = model.PhaseSucceeded
+		}
+		return a
+	}
+	if ps.MaxRestarts != nil && h.Restarts >= *ps.MaxRestarts {
+		a.History.Done, a.History.FinishedAt = true, finishedAt(exit, now)
+		a.Phase = model.PhaseFailed
+		a.Message = fmt.Sprintf("maxRestarts (%d) reached", *ps.MaxRestarts)
+		return a
+	}
+	ran := exit.FinishedAt.Sub(exit.StartedAt)
+	if ps.Backoff.ResetAfter.Duration > 0 && ran >= ps.Backoff.ResetAfter.Duration {
+		a.History.Attempts = 0
+	}
+	a.History.Attempts++
+	a.History.Restarts++
+	delay := ps.Backoff.Delay(a.History.Attempts - 1)
+	a.History.NextTryAt = now.Add(delay)
+	a.Phase = model.PhasePending
+	if delay > 0 {
+		a.Phase = model.PhaseBackoff
+		a.RequeueAfter = delay
+		a.Message = fmt.Sprintf("back-off %s restarting failed container", delay)
+	}
+	return a
+}
+
+func decideExited(d Desired, c docker.Container, h model.History, now time.Time) Action {
+	if d.Spec == nil || c.Labels[docker.LabelSpecHash] != d.Hash {
+		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+	}
+	if h.Done {
+		return finished(d, h, &c, now)
+	}
+	if wait := h.NextTryAt.Sub(now); wait > 0 {
+		return Action{Kind: ActNone, Phase: model.PhaseBackoff, RequeueAfter: wait, History: h,
+			Message: fmt.Sprintf("back-off %s restarting failed container", wait.Round(time.Millisecond))}
+	}
+	return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+}
+
+// finished handles a run that ended for good: the container is removed when
+// the spec asks, and the whole job expires after its TTL.
+func finished(d Desired, h model.History, c *docker.Container, now time.Time) Action {
+	phase := model.PhaseFailed
+	if h.Succeeded {
+		phase = model.PhaseSucceeded
+	}
+	ps := d.Spec.Spec
+	if ttl := ps.TTLAfterFinished.Duration; ttl > 0 && !h.FinishedAt.IsZero() {
+		left := h.FinishedAt.Add(ttl).Sub(now)
+		if left <= 0 {
+			id := ""
+			if c != nil {
+				id = c.ID
+			}
+			return Action{Kind: ActExpire, ContainerID: id, Phase: phase, History: h}
+		}
+		if c != nil && ps.RemoveOnExit {
+			return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h}
+		}
+		return Action{Kind: ActNone, Phase: phase, RequeueAfter: left, History: h}
+	}
+	if c != nil && ps.RemoveOnExit {
+		return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h}
+	}
+	return Action{Kind: ActNone, Phase: phase, History: h}
+}
+
+// classify names the reason of an exit. The agent's own stops come first,
+// then what the kernel or someone else did, then the process's own code.
+func classify(c docker.Container, o Observed, h model.History) model.ExitReason {
+	if s := h.Stop; s != nil && s.ContainerID == c.ID {
+		switch {
+		case s.Cause == model.StopDeadline:
+			return model.ReasonDeadlineExceeded
+		case c.ExitCode == 137 && !c.OOMKilled && s.Grace > 0 && c.Labels[labelStopSignal] != "SIGKILL":
+			return model.ReasonGraceExpired
+		default:
+			return model.ReasonStoppedByAgent
+		}
+	}
+	switch {
+	case c.OOMKilled:
+		return model.ReasonOOMKilled
+	case o.KillSeen:
+		return model.ReasonExternal
+	case c.ExitCode == 255 && !o.DieSeen:
+		return model.ReasonLost
+	case c.ExitCode > 128 && c.ExitCode <= 128+64: // 128+n: killed by signal n
+		return model.ReasonSignaled
+	case c.ExitCode == 0:
+		return model.ReasonCompleted
+	default:
+		return model.ReasonError
+	}
+}
+
+// grace is the stop grace period of container c: the spec's, or for a
+// deleted spec the one recorded on the container when it was created.
+func grace(d Desired, c *docker.Container) time.Duration {
+	if d.Spec != nil {
+		return d.Spec.Spec.TerminationGracePeriod.Duration
+	}
+	if c != nil {
+		if g, err := time.ParseDuration(c.Labels[labelGrace]); err == nil {
+			return g
+		}
+	}
+	return defaultGrace
+}
+
+func finishedAt(e *model.ContainerExit, now time.Time) time.Time {
+	if e.FinishedAt.IsZero() {
+		return now
+	}
+	return e.FinishedAt
+}
+
+func joinText(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}

@@ -1,0 +1,277 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/spec"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func testSpec(policy spec.RestartPolicy, mod ...func(*spec.ContainerSpec)) Desired {
+	s := &spec.Spec{APIVersion: spec.APIVersion, Kind: spec.KindContainer,
+		Metadata: spec.Metadata{Name: "web"},
+		Spec:     spec.ContainerSpec{Image: "reconciler/box:latest", RestartPolicy: policy}}
+	for _, m := range mod {
+		m(&s.Spec)
+	}
+	s.Default()
+	return Desired{Spec: s, Hash: s.Hash()}
+}
+
+func ctr(d Desired, state string, mod ...func(*docker.Container)) *docker.Container {
+	c := &docker.Container{ID: "c1", Name: ContainerName("web"), State: state,
+		Labels: map[string]string{docker.LabelSpec: "web", docker.LabelSpecHash: d.Hash}}
+	for _, m := range mod {
+		m(c)
+	}
+	return c
+}
+
+// exited is an inspected container that ran for ran and exited with code.
+func exited(code int, ran time.Duration, mod ...func(*docker.Container)) func(*docker.Container) {
+	return func(c *docker.Container) {
+		c.Inspected, c.ExitCode = true, code
+		c.StartedAt, c.FinishedAt = t0.Add(-ran), t0
+		for _, m := range mod {
+			m(c)
+		}
+	}
+}
+
+func TestDecideConverges(t *testing.T) {
+	d := testSpec(spec.RestartAlways)
+	cases := []struct {
+		name  string
+		d     Desired
+		o     Observed
+		h     model.History
+		want  ActionKind
+		phase model.Phase
+	}{
+		{"new spec is created", d, Observed{}, model.History{}, ActCreate, model.PhasePending},
+		{"created container is started", d, Observed{Container: ctr(d, "created")}, model.History{}, ActStart, model.PhasePending},
+		{"running as desired: nothing", d, Observed{Container: ctr(d, "running")}, model.History{SpecHash: d.Hash}, ActNone, model.PhaseRunning},
+		{"changed spec: stop", testSpec(spec.RestartAlways, func(c *spec.ContainerSpec) { c.Args = []string{"tick"} }),
+			Observed{Container: ctr(d, "running")}, model.History{}, ActStop, model.PhaseRunning},
+		{"deleted spec: stop", Desired{}, Observed{Container: ctr(d, "running")}, model.History{}, ActStop, model.PhaseRunning},
+		{"deleted spec, exited and recorded: remove", Desired{},
+			Observed{Container: ctr(d, "exited", exited(0, time.Second))},
+			model.History{LastContainerID: "c1", LastStartedAt: t0.Add(-time.Second), ExitRecorded: true}, ActRemove, model.PhasePending},
+		{"deleted spec, no container: forget", Desired{}, Observed{}, model.History{}, ActForget, ""},
+		{"exited, not inspected: inspect", d, Observed{Container: ctr(d, "exited")}, model.History{}, ActInspect, ""},
+		{"exited, inspected: record", d, Observed{Container: ctr(d, "exited", exited(1, time.Second))}, model.History{}, ActRecordExit, model.PhasePending},
+		{"stray container: removed first", d, Observed{Container: ctr(d, "running"), Strays: []docker.Container{{ID: "c2"}}}, model.History{}, ActRemoveStray, ""},
+		{"stop under way: wait", d, Observed{Container: ctr(d, "running"), Stopping: true}, model.History{}, ActNone, model.PhaseRunning},
+		{"unhealthy under Always: stop", d, Observed{Container: ctr(d, "running", func(c *docker.Container) { c.Health = "unhealthy" })}, model.History{}, ActStop, model.PhaseRunning},
+		{"unhealthy under Never: left alone", testSpec(spec.RestartNever),
+			Observed{Container: ctr(testSpec(spec.RestartNever), "running", func(c *docker.Container) { c.Health = "unhealthy" })}, model.History{}, ActNone, model.PhaseRunning},
+		{"in backoff, container gone: wait", d, Observed{}, model.History{SpecHash: d.Hash, NextTryAt: t0.Add(time.Minute)}, ActNone, model.PhaseBackoff},
+		{"backoff of an older spec does not hold a new one", d, Observed{}, model.History{SpecHash: "old", NextTryAt: t0.Add(time.Minute), Done: true}, ActCreate, model.PhasePending},
+		{"finished job stays finished", d, Observed{}, model.History{SpecHash: d.Hash, Done: true, Succeeded: true}, ActNone, model.PhaseSucceeded},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := decide(tc.d, tc.o, tc.h, t0)
+			if a.Kind != tc.want || (tc.phase != "" && a.Phase != tc.phase) {
+				t.Fatalf("decide = %v/%s (%s), want %v/%s", a.Kind, a.Phase, a.Message, tc.want, tc.phase)
+			}
+		})
+	}
+}
+
+func TestRestartPolicyTable(t *testing.T) {
+	oom := func(c *docker.Container) { c.OOMKilled = true }
+	outcomes := []struct {
+		name   string
+		mod    func(*docker.Container)
+		reason model.ExitReason
+	}{
+		{"exit 0", exited(0, time.Second), model.ReasonCompleted},
+		{"exit 1", exited(1, time.Second), model.ReasonError},
+		{"killed by signal", exited(137, time.Second), model.ReasonSignaled},
+		{"OOM-killed", exited(137, time.Second, oom), model.ReasonOOMKilled},
+	}
+	// want[policy][outcome]: the phase after the exit is recorded.
+	want := map[spec.RestartPolicy][]model.Phase{
+		spec.RestartAlways:    {model.PhasePending, model.PhasePending, model.PhasePending, model.PhasePending},
+		spec.RestartOnFailure: {model.PhaseSucceeded, model.PhasePending, model.PhasePending, model.PhasePending},
+		spec.RestartNever:     {model.PhaseSucceeded, model.PhaseFailed, model.PhaseFailed, model.PhaseFailed},
+	}
+	for policy, phases := range want {
+		for i, oc := range outcomes {
+			t.Run(string(policy)+"/"+oc.name, func(t *testing.T) {
+				d := testSpec(policy)
+				a := decide(d, Observed{Container: ctr(d, "exited", oc.mod)}, model.History{SpecHash: d.Hash}, t0)
+				if a.Kind != ActRecordExit {
+					t.Fatalf("kind = %v", a.Kind)
+				}
+				if a.Exit.Reason != oc.reason {
+					t.Errorf("reason = %s, want %s", a.Exit.Reason, oc.reason)
+				}
+				if a.Phase != phases[i] {
+					t.Errorf("phase = %s, want %s", a.Phase, phases[i])
+				}
+				restarted := phases[i] == model.PhasePending
+				if a.History.Done == restarted {
+					t.Errorf("done = %v, want %v", a.History.Done, !restarted)
+				}
+				// The very next step: start again at once (first restart is
+				// immediate), or stay finished.
+				next := decide(d, Observed{Container: ctr(d, "exited", oc.mod)}, a.History, t0)
+				if restarted && next.Kind != ActStart {
+					t.Errorf("after record: %v, want Start", next.Kind)
+				}
+				if !restarted && (next.Kind != ActNone || next.Phase != phases[i]) {
+					t.Errorf("after record: %v/%s, want None/%s", next.Kind, next.Phase, phases[i])
+				}
+			})
+		}
+	}
+}
+
+// crash runs one crash-loop iteration: the container ran for ran and
+// exited 1 at now; it returns the history after the exit and the delay.
+func crash(t *testing.T, d Desired, h model.History, now time.Time, ran time.Duration) (model.History, time.Duration) {
+	t.Helper()
+	h.ExitRecorded = false // the agent started it again
+	c := ctr(d, "exited", func(c *docker.Container) {
+		c.Inspected, c.ExitCode, c.StartedAt, c.FinishedAt = true, 1, now.Add(-ran), now
+	})
+	a := decide(d, Observed{Container: c}, h, now)
+	if a.Kind != ActRecordExit {
+		t.Fatalf("kind = %v", a.Kind)
+	}
+	return a.History, a.History.NextTryAt.Sub(now)
+}
+
+func TestBackoffGrowsCapsAndResets(t *testing.T) {
+	d := testSpec(spec.RestartAlways, func(c *spec.ContainerSpec) {
+		c.Backoff = spec.Backoff{Max: spec.Duration{Duration: 8 * time.Second}, ResetAfter: spec.Duration{Duration: time.Minute}}
+	})
+	h := model.History{SpecHash: d.Hash}
+	now := t0
+	var got []time.Duration
+	for i := 0; i < 6; i++ {
+		var delay time.Duration
+		h, delay = crash(t, d, h, now, time.Second)
+		got = append(got, delay)
+		// While waiting, the spec is in Backoff and comes back when due.
+		if delay > 0 {
+			w := decide(d, Observed{Container: ctr(d, "exited", exited(1, time.Second))}, h, now)
+			if w.Kind != ActNone || w.Phase != model.PhaseBackoff || w.RequeueAfter != delay {
+				t.Fatalf("waiting: %v/%s after %s", w.Kind, w.Phase, w.RequeueAfter)
+			}
+		}
+		now = now.Add(delay + time.Second)
+	}
+	want := []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("delays = %v, want %v", got, want)
+		}
+	}
+	// A run that lasted resetAfter starts the sequence again.
+	h, delay := crash(t, d, h, now, 2*time.Minute)
+	if delay != 0 || h.Attempts != 1 {
+		t.Fatalf("after a healthy run: delay %s attempts %d, want 0 and 1", delay, h.Attempts)
+	}
+	if h.Restarts != 7 {
+		t.Fatalf("restarts = %d, want 7", h.Restarts)
+	}
+}
+
+func TestMaxRestartsFailsUntilSpecChanges(t *testing.T) {
+	two := 2
+	d := testSpec(spec.RestartAlways, func(c *spec.ContainerSpec) { c.MaxRestarts = &two })
+	h := model.History{SpecHash: d.Hash}
+	for i := 0; i < 2; i++ {
+		h, _ = crash(t, d, h, t0.Add(time.Duration(i)*time.Minute), time.Second)
+		if h.Done {
+			t.Fatalf("done after %d restarts", i+1)
+		}
+	}
+	h, _ = crash(t, d, h, t0.Add(time.Hour), time.Second)
+	if !h.Done {
+		t.Fatal("not Failed after maxRestarts")
+	}
+	a := decide(d, Observed{}, h, t0)
+	if a.Kind != ActNone || a.Phase != model.PhaseFailed {
+		t.Fatalf("after maxRestarts: %v/%s", a.Kind, a.Phase)
+	}
+	changed := testSpec(spec.RestartAlways, func(c *spec.ContainerSpec) { c.MaxRestarts = &two; c.Args = []string{"sleep"} })
+	if a := decide(changed, Observed{}, h, t0); a.Kind != ActCreate || a.History.Restarts != 0 {
+		t.Fatalf("changed spec: %v restarts %d, want Create with a fresh history", a.Kind, a.History.Restarts)
+	}
+}
+
+func TestClassifyExit(t *testing.T) {
+	d := testSpec(spec.RestartAlways)
+	stop := func(cause model.StopCause) model.History {
+		return model.History{SpecHash: d.Hash, Stop: &model.StopIntent{ContainerID: "c1", Cause: cause, Grace: time.Second}}
+	}
+	cases := []struct {
+		name string
+		o    Observed
+		h    model.History
+		want model.ExitReason
+	}{
+		{"agent stop, exits on SIGTERM", Observed{Container: ctr(d, "exited", exited(0, time.Second))}, stop(model.StopReplaced), model.ReasonStoppedByAgent},
+		{"agent stop, grace expired", Observed{Container: ctr(d, "exited", exited(137, time.Second))}, stop(model.StopReplaced), model.ReasonGraceExpired},
+		{"deadline", Observed{Container: ctr(d, "exited", exited(143, time.Second))}, stop(model.StopDeadline), model.ReasonDeadlineExceeded},
+		{"someone else stopped it", Observed{Container: ctr(d, "exited", exited(143, time.Second)), KillSeen: true}, model.History{}, model.ReasonExternal},
+		{"died while the daemon was down", Observed{Container: ctr(d, "exited", exited(255, time.Second))}, model.History{}, model.ReasonLost},
+		{"255 seen dying", Observed{Container: ctr(d, "exited", exited(255, time.Second)), DieSeen: true}, model.History{}, model.ReasonError},
+		{"OOM beats a kill seen", Observed{Container: ctr(d, "exited", exited(137, time.Second, func(c *docker.Container) { c.OOMKilled = true })), KillSeen: true}, model.History{}, model.ReasonOOMKilled},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := decide(d, tc.o, tc.h, t0)
+			if a.Kind != ActRecordExit || a.Exit.Reason != tc.want {
+				t.Fatalf("got %v %+v, want reason %s", a.Kind, a.Exit, tc.want)
+			}
+			if a.History.Stop != nil {
+				t.Fatal("stop intent kept after its exit was recorded")
+			}
+		})
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	d := testSpec(spec.RestartNever, func(c *spec.ContainerSpec) { c.ActiveDeadline = spec.Duration{Duration: time.Minute} })
+	running := ctr(d, "running", func(c *docker.Container) { c.StartedAt = t0.Add(-20 * time.Second) })
+	if a := decide(d, Observed{Container: running}, model.History{SpecHash: d.Hash}, t0); a.Kind != ActNone || a.RequeueAfter != 40*time.Second {
+		t.Fatalf("before the deadline: %v after %s, want None after 40s", a.Kind, a.RequeueAfter)
+	}
+	a := decide(d, Observed{Container: running}, model.History{SpecHash: d.Hash}, t0.Add(40*time.Second))
+	if a.Kind != ActStop || a.Cause != model.StopDeadline {
+		t.Fatalf("at the deadline: %v %s", a.Kind, a.Cause)
+	}
+	c := ctr(d, "exited", exited(143, time.Minute))
+	r := decide(d, Observed{Container: c}, a.History, t0.Add(41*time.Second))
+	if r.Exit.Reason != model.ReasonDeadlineExceeded || r.Phase != model.PhaseFailed || !r.History.Done {
+		t.Fatalf("recorded %s phase %s done %v", r.Exit.Reason, r.Phase, r.History.Done)
+	}
+}
+
+func TestFinishedJobRemovalAndTTL(t *testing.T) {
+	d := testSpec(spec.RestartNever, func(c *spec.ContainerSpec) {
+		c.RemoveOnExit = true
+		c.TTLAfterFinished = spec.Duration{Duration: time.Hour}
+	})
+	h := model.History{SpecHash: d.Hash, Done: true, Succeeded: true, FinishedAt: t0, LastContainerID: "c1",
+		LastStartedAt: t0.Add(-time.Second), ExitRecorded: true}
+	c := ctr(d, "exited", exited(0, time.Second))
+	if a := decide(d, Observed{Container: c}, h, t0); a.Kind != ActRemove {
+		t.Fatalf("removeOnExit: %v", a.Kind)
+	}
+	if a := decide(d, Observed{}, h, t0.Add(time.Minute)); a.Kind != ActNone || a.RequeueAfter != 59*time.Minute || a.Phase != model.PhaseSucceeded {
+		t.Fatalf("before TTL: %v %s %s", a.Kind, a.RequeueAfter, a.Phase)
+	}
+	if a := decide(d, Observed{}, h, t0.Add(time.Hour)); a.Kind != ActExpire {
+		t.Fatalf("after TTL: %v", a.Kind)
+	}
+}

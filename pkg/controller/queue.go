@@ -1,0 +1,138 @@
+package controller
+
+import (
+	"sync"
+	"time"
+)
+
+// Queue is a de-duplicating work queue of spec names with client-go's
+// guarantees: a name is queued at most once, a name is never handed to two
+// workers at once, and a name added while it is being processed is handed
+// out again after Done.
+type Queue struct {
+	mu         sync.Mutex
+	cond       *sync.Cond
+	items      []string
+	dirty      map[string]struct{}
+	processing map[string]struct{}
+	waiting    map[string]time.Time // earliest pending AddAfter per name
+	shutdown   bool
+	now        func() time.Time
+	afterFunc  func(time.Duration, func()) // time.AfterFunc; replaced in tests
+
+	// OnAdd, when set, is called for every name that enters the queue
+	// (not for duplicates); metrics count adds with it.
+	OnAdd func(name string)
+}
+
+// NewQueue returns an empty queue.
+func NewQueue() *Queue {
+	q := &Queue{
+		dirty:      map[string]struct{}{},
+		processing: map[string]struct{}{},
+		waiting:    map[string]time.Time{},
+		now:        time.Now,
+		afterFunc:  func(d time.Duration, f func()) { time.AfterFunc(d, f) },
+	}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// Add queues name unless it is already queued.
+func (q *Queue) Add(name string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.addLocked(name)
+}
+
+func (q *Queue) addLocked(name string) {
+	if q.shutdown {
+		return
+	}
+	if _, ok := q.dirty[name]; ok {
+		return
+	}
+	q.dirty[name] = struct{}{}
+	if q.OnAdd != nil {
+		q.OnAdd(name)
+	}
+	if _, ok := q.processing[name]; ok {
+		// Done queues it again; handing it out now would put it on two workers.
+		return
+	}
+	q.items = append(q.items, name)
+	q.cond.Signal()
+}
+
+// AddAfter queues name after d. A later AddAfter for a name that is already
+// due earlier is dropped.
+func (q *Queue) AddAfter(name string, d time.Duration) {
+	if d <= 0 {
+		q.Add(name)
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.shutdown {
+		return
+	}
+	at := q.now().Add(d)
+	if prev, ok := q.waiting[name]; ok && !prev.After(at) {
+		return
+	}
+	q.waiting[name] = at
+	q.afterFunc(d, func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if cur, ok := q.waiting[name]; ok && cur.Equal(at) {
+			delete(q.waiting, name)
+		}
+		q.addLocked(name)
+	})
+}
+
+// Get blocks until a name is available or the queue is shut down.
+func (q *Queue) Get() (name string, shutdown bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && !q.shutdown {
+		q.cond.Wait()
+	}
+	if len(q.items) == 0 {
+		return "", true
+	}
+	name = q.items[0]
+	q.items[0] = ""
+	q.items = q.items[1:]
+	q.processing[name] = struct{}{}
+	delete(q.dirty, name)
+	return name, false
+}
+
+// Done marks name as processed; if it was added meanwhile it is queued again.
+func (q *Queue) Done(name string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.processing, name)
+	if _, ok := q.dirty[name]; ok {
+		q.items = append(q.items, name)
+		q.cond.Signal()
+	}
+}
+
+// Len is the number of names waiting to be handed out.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// ShutDown makes Get return shutdown to every worker once the queue is
+// empty; names added afterwards are dropped.
+func (q *Queue) ShutDown() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.shutdown = true
+	q.items = nil
+	q.cond.Broadcast()
+}

@@ -1,0 +1,381 @@
+// Package source keeps the store's file-backed specs equal to the spec
+// directory: fsnotify for quick reaction, a periodic rescan because editors
+// rename and replace files and events can be lost. A file that stops
+// parsing keeps its last good specs in force and its error is reported.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/spec"
+	"github.com/reconciler/reconciler/pkg/store"
+)
+
+// Store is what the source needs of the state file.
+type Store interface {
+	ListSpecs() ([]store.Record, error)
+	PutSpec(r store.Record) error
+	DeleteSpec(name string) error
+}
+
+// Options configure a Source.
+type Options struct {
+	Dir      string
+	Rescan   time.Duration // default 10s
+	Debounce time.Duration // default 100ms
+	Policy   *spec.Policy
+	Log      *slog.Logger
+	// Changed is called with each spec name added, changed or deleted.
+	Changed func(name string)
+	// Warn reports a new file error as a Warning event.
+	Warn func(ev model.Event)
+	// ErrorsChanged is called with the number of files in error.
+	ErrorsChanged func(n int)
+}
+
+// FileError is a spec file that is refused, with why.
+type FileError struct {
+	Path  string    `json:"path"`
+	Error string    `json:"error"`
+	Since time.Time `json:"since"`
+}
+
+// Source syncs one directory into the store.
+type Source struct {
+	opts Options
+	st   Store
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	errs   map[string]FileError
+	parsed map[string]parsedFile // by path: skip files that did not change
+}
+
+type parsedFile struct {
+	size  int64
+	mtime time.Time
+	specs []*spec.Spec
+	err   error
+}
+
+// New returns a Source for opts.Dir.
+func New(st Store, opts Options) *Source {
+	if opts.Rescan <= 0 {
+		opts.Rescan = 10 * time.Second
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = 100 * time.Millisecond
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Source{opts: opts, st: st, log: opts.Log.With("component", "source", "dir", opts.Dir),
+		errs: map[string]FileError{}, parsed: map[string]parsedFile{}}
+}
+
+// Errors lists the files currently refused, sorted by path.
+func (s *Source) Errors() []FileError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]FileError, 0, len(s.errs))
+	for _, e := range s.errs {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// Run syncs once, then on every change and rescan until ctx ends.
+func (s *Source) Run(ctx context.Context) error {
+	if err := os.MkdirAll(s.opts.Dir, 0o755); err != nil {
+		return fmt.Errorf("spec directory: %w", err)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", s.opts.Dir, err)
+	}
+	defer w.Close()
+	if err := w.Add(s.opts.Dir); err != nil {
+		return fmt.Errorf("watch %s: %w", s.opts.Dir, err)
+	}
+	s.syncLogged()
+	rescan := time.NewTicker(s.opts.Rescan)
+	defer rescan.Stop()
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return errors.New("fsnotify closed its event channel")
+			}
+			if relevant(filepath.Base(ev.Name)) {
+				debounce.Reset(s.opts.Debounce)
+			}
+		case err, ok := <-w.Errors:
+			if ok {
+				// An overflow loses events; the rescan covers it, so do one now.
+				s.log.Warn("file watch error; rescanning", "err", err)
+				debounce.Reset(s.opts.Debounce)
+			}
+		case <-debounce.C:
+			s.syncLogged()
+		case <-rescan.C:
+			s.syncLogged()
+		}
+	}
+}
+
+func (s *Source) syncLogged() {
+	if err := s.Sync(); err != nil {
+		s.log.Error("spec directory sync failed", "err", err)
+	}
+}
+
+// relevant says whether a file name can hold specs: *.yaml and *.yml,
+// not dot-files (editor swap and backup files).
+func relevant(base string) bool {
+	if strings.HasPrefix(base, ".") {
+		return false
+	}
+	ext := strings.ToLower(filepath.Ext(base))
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// Sync makes the store's file specs match the directory.
+func (s *Source) Sync() error {
+	recs, err := s.st.ListSpecs()
+	if err != nil {
+		return fmt.Errorf("list specs: %w", err)
+	}
+	paths, err := s.list()
+	if err != nil {
+		return err
+	}
+	// Last good specs per file, and who owns each name now.
+	lastGood := map[string][]store.Record{}
+	owner := map[string]store.Record{}
+	for _, r := range recs {
+		owner[r.Spec.Metadata.Name] = r
+		if r.Source.Kind == store.SourceFile {
+			lastGood[r.Source.Path] = append(lastGood[r.Source.Path], r)
+		}
+	}
+
+	want := map[string]store.Record{} // name -> record the directory asks for
+	fileErrs := map[string]error{}
+	for _, p := range paths {
+		specs, err := s.parse(p)
+		if err == nil {
+			err = s.claim(p, specs, want, owner)
+		}
+		if err != nil {
+			fileErrs[p] = err
+			for _, r := range lastGood[p] {
+				if _, taken := want[r.Spec.Metadata.Name]; !taken {
+					want[r.Spec.Metadata.Name] = r // keep the last good state in force
+				}
+			}
+			continue
+		}
+		for _, sp := range specs {
+			want[sp.Metadata.Name] = store.Record{Spec: sp, Hash: sp.Hash(), Source: store.Source{Kind: store.SourceFile, Path: p}}
+		}
+	}
+
+	var changed []string
+	for name, r := range want {
+		old, ok := owner[name]
+		if ok && old.Hash == r.Hash && old.Source == r.Source {
+			continue
+		}
+		if err := s.st.PutSpec(r); err != nil {
+			return fmt.Errorf("store spec %q from %s: %w", name, r.Source.Path, err)
+		}
+		changed = append(changed, name)
+		s.log.Info("spec updated from file", "spec", name, "file", r.Source.Path, "hash", r.Hash)
+	}
+	for name, r := range owner {
+		if r.Source.Kind != store.SourceFile {
+			continue
+		}
+		if _, ok := want[name]; ok {
+			continue
+		}
+		if err := s.st.DeleteSpec(name); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("delete spec %q: %w", name, err)
+		}
+		changed = append(changed, name)
+		s.log.Info("spec deleted: no longer in any file", "spec", name, "file", r.Source.Path)
+	}
+	s.setErrors(fileErrs)
+	for _, n := range changed {
+		if s.opts.Changed != nil {
+			s.opts.Changed(n)
+		}
+	}
+	return nil
+}
+
+// claim checks that the names of a file are not defined elsewhere.
+func (s *Source) claim(path string, specs []*spec.Spec, want, owner map[string]store.Record) error {
+	var errs spec.ErrorList
+	for _, sp := range specs {
+		name := sp.Metadata.Name
+		o := sp.Origin()
+		if r, ok := want[name]; ok {
+			errs = append(errs, &spec.FieldError{File: path, Line: o.Line, Path: "metadata.name",
+				Msg: fmt.Sprintf("spec %q is already defined in %s", name, r.Source.Path)})
+			continue
+		}
+		if r, ok := owner[name]; ok && r.Source.Kind == store.SourceAPI {
+			errs = append(errs, &spec.FieldError{File: path, Line: o.Line, Path: "metadata.name",
+				Msg: fmt.Sprintf("spec %q was applied through the API; delete it there first", name)})
+		}
+	}
+	return errs.Err()
+}
+
+func (s *Source) list() ([]string, error) {
+	ents, err := os.ReadDir(s.opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("read spec directory: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if relevant(e.Name()) {
+			out = append(out, filepath.Join(s.opts.Dir, e.Name()))
+		}
+	}
+	return out, nil // ReadDir sorts by name: the first file to define a name keeps it
+}
+
+// parse reads and decodes one file, from cache when it did not change.
+func (s *Source) parse(path string) ([]*spec.Spec, error) {
+	fi, err := s.stat(path)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if c, ok := s.parsed[path]; ok && c.size == fi.Size() && c.mtime.Equal(fi.ModTime()) {
+		s.mu.Unlock()
+		return c.specs, c.err
+	}
+	s.mu.Unlock()
+	specs, err := s.read(path, fi)
+	s.mu.Lock()
+	s.parsed[path] = parsedFile{size: fi.Size(), mtime: fi.ModTime(), specs: specs, err: err}
+	s.mu.Unlock()
+	return specs, err
+}
+
+// stat refuses what is not a regular file inside the directory: a symlink
+// may only point to a file within it.
+func (s *Source) stat(path string) (os.FileInfo, error) {
+	li, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if li.Mode()&os.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: broken symlink: %w", path, err)
+		}
+		dir, err := filepath.EvalSymlinks(s.opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if rel, err := filepath.Rel(dir, target); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil, fmt.Errorf("%s: symlink points outside the spec directory (to %s); refused", path, target)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	return fi, nil
+}
+
+func (s *Source) read(path string, fi os.FileInfo) ([]*spec.Spec, error) {
+	if fi.Size() > spec.MaxFileSize {
+		return nil, fmt.Errorf("%s: file is %d bytes, over the limit of %d", path, fi.Size(), spec.MaxFileSize)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, spec.MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	specs, err := spec.Decode(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if errs := spec.ValidateSet(specs); len(errs) > 0 {
+		return nil, errs
+	}
+	var perrs spec.ErrorList
+	for _, sp := range specs {
+		perrs = append(perrs, s.opts.Policy.Check(sp)...)
+	}
+	return specs, perrs.Err()
+}
+
+func (s *Source) setErrors(fileErrs map[string]error) {
+	s.mu.Lock()
+	var fresh []FileError
+	next := map[string]FileError{}
+	for p, err := range fileErrs {
+		fe := FileError{Path: p, Error: err.Error(), Since: time.Now()}
+		if old, ok := s.errs[p]; ok && old.Error == fe.Error {
+			fe.Since = old.Since
+		} else {
+			fresh = append(fresh, fe)
+		}
+		next[p] = fe
+	}
+	for p := range s.errs {
+		if _, ok := next[p]; !ok {
+			s.log.Info("spec file accepted again", "file", p)
+		}
+	}
+	for p := range s.parsed {
+		if _, err := os.Lstat(p); err != nil {
+			delete(s.parsed, p)
+		}
+	}
+	s.errs = next
+	n := len(next)
+	s.mu.Unlock()
+	for _, fe := range fresh {
+		s.log.Warn("spec file refused; its last good specs stay in force", "file", fe.Path, "err", fe.Error)
+		if s.opts.Warn != nil {
+			now := time.Now()
+			s.opts.Warn(model.Event{Type: model.EventWarning, Reason: "InvalidSpecFile",
+				Message: fe.Error, Count: 1, FirstTime: now, LastTime: now})
+		}
+	}
+	if s.opts.ErrorsChanged != nil {
+		s.opts.ErrorsChanged(n)
+	}
+}
