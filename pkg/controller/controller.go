@@ -111,6 +111,7 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 		phases:    map[string]model.Phase{},
 	}
 	c.queue.OnAdd = func(string) { c.m.QueueAdds.Inc() }
+	c.queue.OnGet = func(wait time.Duration) { c.m.QueueWait.Observe(wait.Seconds()) }
 	c.lastProgress.Store(time.Now().UnixNano())
 	return c
 }
@@ -236,8 +237,11 @@ func (c *Controller) resyncLoop(ctx context.Context) {
 			if err := c.resync(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("resync failed", "err", err)
 			}
-			// The loop is alive even when Docker is not; /readyz says the latter.
-			c.lastProgress.Store(time.Now().UnixNano())
+			// The loop is alive even when Docker is not (/readyz says that),
+			// but not when names wait and no worker finishes any.
+			if c.queue.Len() == 0 {
+				c.lastProgress.Store(time.Now().UnixNano())
+			}
 		}
 	}
 }
@@ -288,7 +292,6 @@ func (c *Controller) resync(ctx context.Context) error {
 		c.queue.Add(n)
 	}
 	c.m.QueueDepth.Set(float64(c.queue.Len()))
-	c.lastProgress.Store(time.Now().UnixNano())
 	return nil
 }
 

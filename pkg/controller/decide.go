@@ -29,6 +29,9 @@ type Observed struct {
 	// kill or stop.
 	DieSeen  bool
 	KillSeen bool
+	// OOMSeen says an oom event arrived for the run: this daemon sometimes
+	// reports an OOM kill as a plain 137 without the OOMKilled flag.
+	OOMSeen bool
 	// Stopping says a stop the agent issued for Container is under way.
 	Stopping bool
 }
@@ -86,7 +89,10 @@ func decide(d Desired, o Observed, h model.History, now time.Time) Action {
 	if c.Running() {
 		return decideRunning(d, o, h, now)
 	}
-	recorded := c.ID == h.LastContainerID && h.ExitRecorded
+	// An inspected container says when its last run started, which beats
+	// the flag (a failed start leaves the flag of the run before it).
+	recorded := c.ID == h.LastContainerID && h.ExitRecorded &&
+		(!c.Inspected || c.StartedAt.Equal(h.LastStartedAt))
 	if c.State == "created" && !recorded {
 		// Created but never started: the agent stopped between create and start.
 		if d.Spec == nil || c.Labels[docker.LabelSpecHash] != d.Hash {
@@ -99,6 +105,10 @@ func decide(d Desired, o Observed, h model.History, now time.Time) Action {
 			return Action{Kind: ActInspect, ContainerID: c.ID, History: h}
 		}
 		if c.ID != h.LastContainerID || !c.StartedAt.Equal(h.LastStartedAt) {
+			if wait := oomGrace(d, o, h, now); wait > 0 {
+				return Action{Kind: ActNone, Phase: model.PhasePending, RequeueAfter: wait, History: h,
+					Message: "waiting for the daemon's oom notice"}
+			}
 			return recordExit(d, o, h, now)
 		}
 		h.ExitRecorded = true
@@ -156,6 +166,22 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 	return a
 }
 
+// oomNoticeWindow is how long after a SIGKILL exit of a memory-limited
+// container the oom event may still arrive (the daemon sends the exit
+// first at times).
+const oomNoticeWindow = time.Second
+
+// oomGrace is how long to wait before recording a 137 exit that may still
+// turn out to be an OOM kill.
+func oomGrace(d Desired, o Observed, h model.History, now time.Time) time.Duration {
+	c := o.Container
+	if c.ExitCode != 137 || c.OOMKilled || o.OOMSeen || d.Spec == nil || d.Spec.Spec.Resources.Memory == "" ||
+		(h.Stop != nil && h.Stop.ContainerID == c.ID) || c.FinishedAt.IsZero() {
+		return 0
+	}
+	return c.FinishedAt.Add(oomNoticeWindow).Sub(now)
+}
+
 // recordExit builds the ledger record of a run that ended and decides what
 // follows it under the restart policy.
 func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
@@ -166,7 +192,7 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 		SpecHash:     c.Labels[docker.LabelSpecHash],
 		ExitCode:     c.ExitCode,
 		Signal:       docker.SignalName(c.ExitCode),
-		OOMKilled:    c.OOMKilled,
+		OOMKilled:    c.OOMKilled || (o.OOMSeen && c.ExitCode == 137),
 		Error:        c.Error,
 		StartedAt:    c.StartedAt,
 		FinishedAt:   c.FinishedAt,
@@ -290,7 +316,7 @@ func classify(c docker.Container, o Observed, h model.History) model.ExitReason 
 		}
 	}
 	switch {
-	case c.OOMKilled:
+	case c.OOMKilled || (o.OOMSeen && c.ExitCode == 137):
 		return model.ReasonOOMKilled
 	case o.KillSeen:
 		return model.ReasonExternal

@@ -161,7 +161,8 @@ func TestBackoffGrowsCapsAndResets(t *testing.T) {
 		got = append(got, delay)
 		// While waiting, the spec is in Backoff and comes back when due.
 		if delay > 0 {
-			w := decide(d, Observed{Container: ctr(d, "exited", exited(1, time.Second))}, h, now)
+			same := ctr(d, "exited", exited(1, time.Second), func(c *docker.Container) { c.StartedAt = h.LastStartedAt })
+			w := decide(d, Observed{Container: same}, h, now)
 			if w.Kind != ActNone || w.Phase != model.PhaseBackoff || w.RequeueAfter != delay {
 				t.Fatalf("waiting: %v/%s after %s", w.Kind, w.Phase, w.RequeueAfter)
 			}
@@ -273,5 +274,35 @@ func TestFinishedJobRemovalAndTTL(t *testing.T) {
 	}
 	if a := decide(d, Observed{}, h, t0.Add(time.Hour)); a.Kind != ActExpire {
 		t.Fatalf("after TTL: %v", a.Kind)
+	}
+}
+
+func TestFailedStartIsRecordedAndBacksOff(t *testing.T) {
+	d := testSpec(spec.RestartAlways)
+	// The run before was recorded; then a start failed (the daemon could
+	// not set up the container) and left the same container behind.
+	h := model.History{SpecHash: d.Hash, LastContainerID: "c1", LastStartedAt: t0.Add(-time.Minute), ExitRecorded: true, Attempts: 1, Restarts: 1}
+	failed := ctr(d, "exited", exited(128, 0, func(c *docker.Container) { c.Error = "failed to create endpoint" }))
+	a := decide(d, Observed{Container: failed}, h, t0)
+	if a.Kind != ActRecordExit || a.Exit.Error == "" {
+		t.Fatalf("failed start: %v %+v, want its exit recorded with the error", a.Kind, a.Exit)
+	}
+	if a.Phase != model.PhaseBackoff || a.RequeueAfter != time.Second {
+		t.Fatalf("failed start: phase %s after %s, want Backoff after 1s", a.Phase, a.RequeueAfter)
+	}
+}
+
+func TestOOMNoticeAfterExit(t *testing.T) {
+	d := testSpec(spec.RestartNever, func(c *spec.ContainerSpec) { c.Resources.Memory = "16Mi" })
+	killed := ctr(d, "exited", exited(137, time.Second))
+	if a := decide(d, Observed{Container: killed}, model.History{SpecHash: d.Hash}, t0.Add(200*time.Millisecond)); a.Kind != ActNone || a.RequeueAfter != 800*time.Millisecond {
+		t.Fatalf("137 without an oom notice yet: %v after %s, want to wait 800ms for it", a.Kind, a.RequeueAfter)
+	}
+	a := decide(d, Observed{Container: killed, OOMSeen: true}, model.History{SpecHash: d.Hash}, t0.Add(300*time.Millisecond))
+	if a.Kind != ActRecordExit || a.Exit.Reason != model.ReasonOOMKilled || !a.Exit.OOMKilled {
+		t.Fatalf("oom event seen: %v %+v", a.Kind, a.Exit)
+	}
+	if a := decide(d, Observed{Container: killed}, model.History{SpecHash: d.Hash}, t0.Add(2*time.Second)); a.Kind != ActRecordExit || a.Exit.Reason != model.ReasonSignaled {
+		t.Fatalf("no notice within the window: %v", a.Kind)
 	}
 }

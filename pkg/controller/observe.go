@@ -94,7 +94,7 @@ type notes struct {
 }
 
 type note struct {
-	startAt, dieAt, killAt time.Time
+	startAt, dieAt, killAt, oomAt time.Time
 }
 
 const maxNotes = 20000
@@ -114,6 +114,10 @@ func (n *notes) record(ev docker.Event) {
 	case "die":
 		x := n.seen[ev.ContainerID]
 		x.dieAt = ev.Time
+		n.put(ev.ContainerID, x)
+	case "oom":
+		x := n.seen[ev.ContainerID]
+		x.oomAt = ev.Time
 		n.put(ev.ContainerID, x)
 	case "kill", "stop":
 		x := n.seen[ev.ContainerID]
@@ -144,14 +148,14 @@ func (n *notes) diedSinceStart(id string) bool {
 }
 
 // about reports what was seen for the run of id that started at startedAt.
-func (n *notes) about(id string, startedAt time.Time) (die, kill bool) {
+func (n *notes) about(id string, startedAt time.Time) (die, kill, oom bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	x, ok := n.seen[id]
 	if !ok {
-		return false, false
+		return false, false, false
 	}
 	// Event times have second precision on some daemons: allow a second.
 	from := startedAt.Add(-time.Second)
-	return x.dieAt.After(from), x.killAt.After(from)
+	return x.dieAt.After(from), x.killAt.After(from), x.oomAt.After(from)
 }

@@ -16,13 +16,16 @@ type Queue struct {
 	dirty      map[string]struct{}
 	processing map[string]struct{}
 	waiting    map[string]time.Time // earliest pending AddAfter per name
+	addedAt    map[string]time.Time // when each queued name was added
 	shutdown   bool
 	now        func() time.Time
 	afterFunc  func(time.Duration, func()) // time.AfterFunc; replaced in tests
 
 	// OnAdd, when set, is called for every name that enters the queue
-	// (not for duplicates); metrics count adds with it.
+	// (not for duplicates); metrics count adds with it. OnGet is called
+	// with how long a name waited before a worker took it.
 	OnAdd func(name string)
+	OnGet func(wait time.Duration)
 }
 
 // NewQueue returns an empty queue.
@@ -31,6 +34,7 @@ func NewQueue() *Queue {
 		dirty:      map[string]struct{}{},
 		processing: map[string]struct{}{},
 		waiting:    map[string]time.Time{},
+		addedAt:    map[string]time.Time{},
 		now:        time.Now,
 		afterFunc:  func(d time.Duration, f func()) { time.AfterFunc(d, f) },
 	}
@@ -53,6 +57,7 @@ func (q *Queue) addLocked(name string) {
 		return
 	}
 	q.dirty[name] = struct{}{}
+	q.addedAt[name] = q.now()
 	if q.OnAdd != nil {
 		q.OnAdd(name)
 	}
@@ -106,6 +111,12 @@ func (q *Queue) Get() (name string, shutdown bool) {
 	q.items = q.items[1:]
 	q.processing[name] = struct{}{}
 	delete(q.dirty, name)
+	if at, ok := q.addedAt[name]; ok {
+		delete(q.addedAt, name)
+		if q.OnGet != nil {
+			q.OnGet(q.now().Sub(at))
+		}
+	}
 	return name, false
 }
 

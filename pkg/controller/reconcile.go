@@ -58,6 +58,9 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
+	if err := c.inspectIfNeeded(ctx, d, &o); err != nil {
+		return Result{}, err
+	}
 	for step := 0; step < maxSteps; step++ {
 		now := c.opts.Now()
 		a := decide(d, o, h, now)
@@ -129,12 +132,36 @@ func (c *Controller) observe(ctx context.Context, name string) (Observed, error)
 	return o, nil
 }
 
+// inspectIfNeeded inspects a running container whose spec needs what a
+// listing does not show: its start time (activeDeadline) or its health.
+// Other specs cost no inspect per resync.
+func (c *Controller) inspectIfNeeded(ctx context.Context, d Desired, o *Observed) error {
+	ct := o.Container
+	if d.Spec == nil || ct == nil || !ct.Running() || ct.Inspected {
+		return nil
+	}
+	if d.Spec.Spec.ActiveDeadline.Duration == 0 && d.Spec.Spec.Healthcheck == nil {
+		return nil
+	}
+	in, err := c.rt.Inspect(ctx, ct.ID)
+	switch {
+	case errors.Is(err, docker.ErrNotFound):
+		o.Container = nil
+		return nil
+	case err != nil:
+		return fmt.Errorf("inspect: %w", err)
+	}
+	o.Container = &in
+	c.annotate(o)
+	return nil
+}
+
 // annotate adds what the agent itself knows about the observed container.
 func (c *Controller) annotate(o *Observed) {
 	if o.Container == nil {
 		return
 	}
-	o.DieSeen, o.KillSeen = c.notes.about(o.Container.ID, o.Container.StartedAt)
+	o.DieSeen, o.KillSeen, o.OOMSeen = c.notes.about(o.Container.ID, o.Container.StartedAt)
 	c.mu.Lock()
 	o.Stopping = c.stopping[o.Container.ID]
 	c.mu.Unlock()

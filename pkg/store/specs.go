@@ -92,22 +92,16 @@ func (s *Store) ListSpecs() ([]Record, error) {
 	return out, nil
 }
 
-// DeleteSpec removes a spec with its status and history. Its exit ledger
-// and events stay readable. A status left under a name that has no spec
-// (a file that never parsed) is removed too, though the result is then
-// ErrNotFound.
+// DeleteSpec deletes a spec. Its status and history stay until the
+// controller has stopped and removed its container (DeleteState): the
+// history is what says that container's last exit is already recorded.
+// Its exits stay readable. A missing spec is ErrNotFound.
 func (s *Store) DeleteSpec(name string) error {
 	var found bool
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		key := []byte(name)
 		specs := tx.Bucket(bucketSpecs)
-		found = specs.Get(key) != nil
-		for _, b := range []*bolt.Bucket{specs, tx.Bucket(bucketStatus), tx.Bucket(bucketHistory)} {
-			if err := b.Delete(key); err != nil {
-				return err
-			}
-		}
-		return nil
+		found = specs.Get([]byte(name)) != nil
+		return specs.Delete([]byte(name))
 	})
 	switch {
 	case err != nil:

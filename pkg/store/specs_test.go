@@ -109,7 +109,7 @@ func TestDeleteSpec(t *testing.T) {
 		{name: "spec with status, history and exits", putSpec: true, putStatus: true, wantExitsN: 2},
 		{name: "spec alone", putSpec: true},
 		{name: "missing", wantErr: ErrNotFound},
-		{name: "status without spec is cleared, still not found", putStatus: true, wantErr: ErrNotFound, wantExitsN: 2},
+		{name: "status without spec: not found", putStatus: true, wantErr: ErrNotFound, wantExitsN: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,11 +138,22 @@ func TestDeleteSpec(t *testing.T) {
 			if _, err := s.GetSpec("web"); !errors.Is(err, ErrNotFound) {
 				t.Errorf("GetSpec after delete = %v, want ErrNotFound", err)
 			}
+			// Status and history outlive the spec until DeleteState: the
+			// controller still has a container to stop and record.
+			if _, err := s.GetStatus("web"); tt.putStatus && err != nil {
+				t.Errorf("GetStatus after delete = %v, want it kept", err)
+			}
+			if h, err := s.GetHistory("web"); err != nil || (tt.putStatus && h.Attempts != 3) {
+				t.Errorf("GetHistory after delete = %+v, %v, want it kept", h, err)
+			}
+			if err := s.DeleteState("web"); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := s.GetStatus("web"); !errors.Is(err, ErrNotFound) {
-				t.Errorf("GetStatus after delete = %v, want ErrNotFound", err)
+				t.Errorf("GetStatus after DeleteState = %v, want ErrNotFound", err)
 			}
 			if h, err := s.GetHistory("web"); err != nil || h != (model.History{}) {
-				t.Errorf("GetHistory after delete = %+v, %v, want zero", h, err)
+				t.Errorf("GetHistory after DeleteState = %+v, %v, want zero", h, err)
 			}
 			if exits, err := s.Exits("web", 0); err != nil || len(exits) != tt.wantExitsN {
 				t.Errorf("Exits after delete = %d, %v, want %d kept", len(exits), err, tt.wantExitsN)
