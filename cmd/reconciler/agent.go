@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reconciler/reconciler/pkg/agent"
+)
+
+func agentCmd() *cobra.Command {
+	cfg := agent.Defaults()
+	var logFormat, logLevel, tokenFile string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the agent: converge the containers of the specs directory and the API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Version, cfg.Revision = version, revision
+			if tokenFile != "" {
+				if cfg.APIToken, err = readTokenFile(tokenFile); err != nil {
+					return err
+				}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log.Info("starting reconciler agent", "version", version, "specs_dir", cfg.SpecsDir,
+				"state", cfg.StatePath, "socket", cfg.Socket, "metrics_addr", cfg.MetricsAddr, "resync", cfg.Resync)
+			if err := agent.Run(ctx, cfg, log); err != nil {
+				return err
+			}
+			log.Info("agent stopped", "containers_left_running", !cfg.StopOnExit)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.SpecsDir, "specs-dir", cfg.SpecsDir, "directory of spec files (*.yaml, *.yml)")
+	f.StringVar(&cfg.StatePath, "state", cfg.StatePath, "state file (bbolt)")
+	f.StringVar(&cfg.Socket, "socket", cfg.Socket, "API unix socket (mode 0660)")
+	f.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "also serve the API on this TCP address (needs --api-token-file)")
+	f.StringVar(&tokenFile, "api-token-file", "", "file holding the bearer token TCP clients must send (not readable by others)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "address for /metrics, /healthz and /readyz")
+	f.DurationVar(&cfg.Resync, "resync", cfg.Resync, "period of the full resync")
+	f.DurationVar(&cfg.Rescan, "rescan", cfg.Rescan, "period of the spec directory rescan")
+	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent reconciles (the daemon starts about 2 containers a second; 2-4 is best)")
+	f.BoolVar(&cfg.StopOnExit, "stop-on-exit", cfg.StopOnExit, "stop managed containers (with their grace period) when the agent stops")
+	f.StringVar(&cfg.PolicyFile, "policy", cfg.PolicyFile, "policy file allowing what the baseline denies (privileged, host namespaces, bind paths...)")
+	f.StringVar(&cfg.DockerHost, "docker-host", cfg.DockerHost, "Docker daemon address (default: DOCKER_HOST or the local socket)")
+	f.IntVar(&cfg.ExitsPerSpec, "exits-per-spec", cfg.ExitsPerSpec, "exit records kept per spec")
+	f.DurationVar(&cfg.LockTimeout, "lock-timeout", cfg.LockTimeout, "how long to wait for the state file lock")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+// readTokenFile reads the TCP API's bearer token. A token file everyone on
+// the host can read protects nothing, so it is refused.
+func readTokenFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("--api-token-file: %w", err)
+	}
+	if fi.Mode().Perm()&0o004 != 0 {
+		return "", fmt.Errorf("--api-token-file %s is readable by every user (mode %v); chmod o-r it", path, fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--api-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(data))
+	if token == "" {
+		return "", fmt.Errorf("--api-token-file %s is empty", path)
+	}
+	return token, nil
+}

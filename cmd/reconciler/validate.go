@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reconciler/reconciler/pkg/spec"
+)
+
+func validateCmd() *cobra.Command {
+	var policyFile string
+	cmd := &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check spec files offline, with the agent's own decoder, validation and policy",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			policy := spec.DefaultPolicy()
+			if policyFile != "" {
+				p, err := spec.LoadPolicy(policyFile)
+				if err != nil {
+					return err
+				}
+				policy = p
+			}
+			bad := 0
+			for _, f := range args {
+				specs, err := readSpecFile(f, policy)
+				if err != nil {
+					bad++
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					continue
+				}
+				for _, s := range specs {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s ok (hash %s)\n", f, s.Metadata.Name, s.Hash())
+				}
+			}
+			if bad > 0 {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&policyFile, "policy", "", "agent policy file to check against")
+	return cmd
+}
+
+// readSpecFile decodes, validates and policy-checks one file ("-" is stdin).
+func readSpecFile(path string, policy *spec.Policy) ([]*spec.Spec, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = readAllLimited(os.Stdin)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	specs, err := spec.Decode(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if errs := spec.ValidateSet(specs); len(errs) > 0 {
+		return nil, errs
+	}
+	var perrs spec.ErrorList
+	for _, s := range specs {
+		perrs = append(perrs, policy.Check(s)...)
+	}
+	return specs, perrs.Err()
+}
+
+func readAllLimited(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, spec.MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > spec.MaxFileSize {
+		return nil, fmt.Errorf("stdin: over %d bytes", spec.MaxFileSize)
+	}
+	return data, nil
+}

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/reconciler/reconciler/pkg/controller"
+	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/store"
+)
+
+// container finds the spec's container by this agent's ownership labels,
+// never by name alone: a foreign container may hold the name. When there
+// are several (a stray beside the current one), the one with the
+// deterministic name, else the newest, is the spec's.
+func (s *server) container(ctx context.Context, name string) (docker.Runtime, docker.Container, error) {
+	rt := s.Runtime()
+	if rt == nil {
+		return nil, docker.Container{}, fmt.Errorf("the agent is not connected to the Docker daemon yet; try again shortly: %w", docker.ErrUnavailable)
+	}
+	cs, err := rt.List(ctx, map[string]string{
+		docker.LabelManaged: "true", docker.LabelInstance: s.Instance, docker.LabelSpec: name,
+	})
+	if err != nil {
+		return nil, docker.Container{}, err
+	}
+	if len(cs) == 0 {
+		return nil, docker.Container{}, s.noContainer(name)
+	}
+	return rt, pick(name, cs), nil
+}
+
+func pick(name string, cs []docker.Container) docker.Container {
+	want := controller.ContainerName(name)
+	best := cs[0]
+	for _, c := range cs[1:] {
+		bestNamed, named := best.Name == want, c.Name == want
+		if named && !bestNamed || named == bestNamed && c.Created.After(best.Created) {
+			best = c
+		}
+	}
+	return best
+}
+
+// noContainer says why a spec has no container, or that the spec is unknown.
+func (s *server) noContainer(name string) error {
+	if err := s.known(name); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("spec %q has no container now", name)
+	switch st, err := s.Store.GetStatus(name); {
+	case err == nil && st.Message != "":
+		msg += fmt.Sprintf(" (%s: %s)", st.Phase, st.Message)
+	case err == nil && st.Phase != "":
+		msg += fmt.Sprintf(" (%s)", st.Phase)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	return fail(docker.ErrNotFound, "", "%s", msg)
+}
+
+func (s *server) inspect(w http.ResponseWriter, r *http.Request, name string) error {
+	rt, c, err := s.container(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	got, err := rt.Inspect(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, got)
+	return nil
+}
+
+// exec runs a command in the spec's running container and answers with its
+// output and exit code once it ends (or the client gives up).
+func (s *server) exec(w http.ResponseWriter, r *http.Request, name string) error {
+	var req ExecRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return fail(errBadRequest, "", "exec body: %v (send {\"command\": [\"ls\", \"-l\"]})", err)
+	}
+	if len(req.Command) == 0 || req.Command[0] == "" {
+		return fail(errBadRequest, "command", "command is required (send {\"command\": [\"ls\", \"-l\"]})")
+	}
+	rt, c, err := s.container(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if !c.Running() {
+		return fail(docker.ErrConflict, "", "the container of spec %q is %s, not running", name, c.State)
+	}
+	res, err := rt.Exec(r.Context(), c.ID, req.Command)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ExecResult{ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr})
+	return nil
+}

@@ -1,0 +1,81 @@
+package api
+
+import (
+	"time"
+
+	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/spec"
+	"github.com/reconciler/reconciler/pkg/store"
+)
+
+// Version answers GET /v1/version.
+type Version struct {
+	Version  string `json:"version"`
+	Instance string `json:"instance"`
+	// API is the path prefix of this API's version ("v1").
+	API string `json:"api"`
+}
+
+// Action says what applying a spec does (or would do, in a dry run).
+type Action string
+
+const (
+	ActionCreated    Action = "created"
+	ActionConfigured Action = "configured"
+	ActionUnchanged  Action = "unchanged"
+)
+
+// Applied is the outcome for one spec of an apply.
+type Applied struct {
+	Name   string `json:"name"`
+	Action Action `json:"action"`
+	Hash   string `json:"hash"`
+}
+
+// ApplyResult answers POST /v1/specs.
+type ApplyResult struct {
+	DryRun bool      `json:"dryRun"`
+	Specs  []Applied `json:"specs"`
+}
+
+// SpecView is a stored spec with its observed status (nil before the
+// controller first looked at it).
+type SpecView struct {
+	Name      string        `json:"name"`
+	Spec      *spec.Spec    `json:"spec"`
+	Hash      string        `json:"hash"`
+	Source    store.Source  `json:"source"`
+	UpdatedAt time.Time     `json:"updatedAt"`
+	Status    *model.Status `json:"status,omitempty"`
+}
+
+// Deleted answers DELETE /v1/specs/{name}.
+type Deleted struct {
+	Name string `json:"name"`
+}
+
+// ExecRequest is the body of POST /v1/specs/{name}/exec.
+type ExecRequest struct {
+	Command []string `json:"command"`
+}
+
+// ExecResult answers an exec. Stdout and Stderr are base64 in JSON, so
+// binary output comes back intact; each is cut after its first MiB.
+type ExecResult struct {
+	ExitCode int    `json:"exitCode"`
+	Stdout   []byte `json:"stdout"`
+	Stderr   []byte `json:"stderr"`
+}
+
+// Stream names of a LogLine.
+const (
+	Stdout = "stdout"
+	Stderr = "stderr"
+)
+
+// LogLine is one line of a container's output, without its newline.
+type LogLine struct {
+	Stream string     `json:"stream"`
+	Time   *time.Time `json:"time,omitempty"`
+	Line   string     `json:"line"`
+}
