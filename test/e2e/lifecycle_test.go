@@ -1,0 +1,311 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/reconciler/reconciler/pkg/api"
+	"github.com/reconciler/reconciler/pkg/model"
+)
+
+func (a *Agent) API() *api.Client { return api.NewClient(a.Socket) }
+
+// Status returns a spec's status through the API.
+func (a *Agent) Status(ctx context.Context, name string) (model.Status, error) {
+	v, err := a.API().Get(ctx, name)
+	if err != nil {
+		return model.Status{}, err
+	}
+	if v.Status == nil {
+		return model.Status{}, errors.New("no status yet")
+	}
+	return *v.Status, nil
+}
+
+// Exits returns a spec's ledger, newest first.
+func (a *Agent) Exits(ctx context.Context, name string) []model.ContainerExit {
+	ex, err := a.API().Exits(ctx, name, 0)
+	var apiErr *api.APIError
+	if errors.As(err, &apiErr) && apiErr.Status == 404 {
+		return nil // not applied yet
+	}
+	Expect(err).NotTo(HaveOccurred())
+	return ex
+}
+
+func (a *Agent) phase(ctx context.Context, name string) func() model.Phase {
+	return func() model.Phase {
+		st, err := a.Status(ctx, name)
+		if err != nil {
+			return ""
+		}
+		return st.Phase
+	}
+}
+
+func (a *Agent) exitCount(ctx context.Context, name string) func() int {
+	return func() int { return len(a.Exits(ctx, name)) }
+}
+
+var _ = Describe("Lifecycle", func() {
+	It("applies restart policies as kubelet does: policy x outcome, and an agent restart runs nothing again", func(ctx SpecContext) {
+		a := startAgent()
+		outcomes := []struct {
+			name   string
+			args   []string
+			more   []string
+			reason model.ExitReason
+			code   int
+			ok     bool
+		}{
+			{"exit0", []string{"exit", "--code", "0", "--after", "1s"}, nil, model.ReasonCompleted, 0, true},
+			{"exit1", []string{"exit", "--code", "1", "--after", "1s"}, nil, model.ReasonError, 1, false},
+			{"signal", []string{"signal", "--sig", "KILL"}, nil, model.ReasonSignaled, 137, false},
+			{"oom", []string{"oom", "--step", "8Mi"}, []string{"resources: {memory: 16Mi}"}, model.ReasonOOMKilled, 137, false},
+		}
+		policies := map[string]bool{"Always": true, "OnFailure": false, "Never": false} // restarts a success?
+		var names []string
+		for policy := range policies {
+			var docs []string
+			for _, oc := range outcomes {
+				name := strings.ToLower(policy) + "-" + oc.name
+				names = append(names, name)
+				docs = append(docs, Spec(name, oc.args, append([]string{"restartPolicy: " + policy, "maxRestarts: 1"}, oc.more...)...))
+			}
+			a.WriteSpec(strings.ToLower(policy)+".yaml", strings.Join(docs, "---\n"))
+		}
+		// 12 specs, up to two runs each, at about 2 starts a second.
+		budget := converge + 12*2*time.Second
+		for policy, restartsSuccess := range policies {
+			for _, oc := range outcomes {
+				name := strings.ToLower(policy) + "-" + oc.name
+				restarts := policy == "Always" || (policy == "OnFailure" && !oc.ok) || (restartsSuccess && oc.ok)
+				By(fmt.Sprintf("%s: %s", name, map[bool]string{true: "restarted", false: "not restarted"}[restarts]))
+				want := model.PhaseSucceeded
+				if !oc.ok || restarts {
+					want = model.PhaseFailed // with maxRestarts 1, a restarting spec ends Failed after its second run
+				}
+				Eventually(a.phase(ctx, name)).WithTimeout(budget).Should(Equal(want), name)
+				exits := a.Exits(ctx, name)
+				first := exits[len(exits)-1]
+				Expect(first.Reason).To(Equal(oc.reason), name)
+				Expect(first.ExitCode).To(Equal(oc.code), name)
+				Expect(first.OOMKilled).To(Equal(oc.reason == model.ReasonOOMKilled), name)
+				Expect(first.SpecName).To(Equal(name))
+				Expect(first.SpecHash).NotTo(BeEmpty())
+				Expect(first.ContainerID).NotTo(BeEmpty())
+				Expect(first.FinishedAt).To(BeTemporally(">=", first.StartedAt))
+				Expect(first.Duration).NotTo(BeEmpty())
+				if oc.code > 128 {
+					Expect(first.Signal).To(Equal("SIGKILL"))
+				}
+				if restarts {
+					Expect(exits).To(HaveLen(2), name+" ran twice")
+					Expect(exits[0].RestartCount).To(Equal(1))
+				} else {
+					Expect(exits).To(HaveLen(1), name+" ran once")
+				}
+			}
+		}
+		By("an agent restart runs no finished spec again")
+		a.Stop()
+		since := time.Now()
+		a.Start()
+		Consistently(func() int {
+			total := 0
+			for _, n := range names {
+				_, starts := countEvents(ctx, n, since, time.Now())
+				total += starts
+			}
+			return total
+		}).WithTimeout(2 * resync).Should(BeZero())
+	})
+
+	It("backs off with growing, capped delays, shown in status, and continues after an agent restart", func(ctx SpecContext) {
+		a := startAgent("--exits-per-spec", "4")
+		a.WriteSpec("crash.yaml", Spec("crash", []string{"exit", "--code", "1"},
+			"backoff: {max: 4s, resetAfter: 1m}")+"---\n"+
+			Spec("steady", []string{"exit", "--code", "1", "--after", "3s"}, "backoff: {max: 4s, resetAfter: 2s}"))
+		// Delays 0, 1s, 2s, 4s, 4s: five exits take about 11 s of back-off plus the runs.
+		Eventually(a.exitCount(ctx, "crash")).WithTimeout(converge + 30*time.Second).Should(BeNumerically(">=", 4))
+		Eventually(func() (model.Status, error) { return a.Status(ctx, "crash") }).WithTimeout(10 * time.Second).
+			Should(And(HaveField("Phase", model.PhaseBackoff), HaveField("NextTryAt", Not(BeZero()))))
+
+		exits := a.Exits(ctx, "crash") // newest first, at most 4 kept
+		Expect(exits).To(HaveLen(4))
+		var gaps []time.Duration
+		for i := len(exits) - 1; i > 0; i-- {
+			gaps = append(gaps, exits[i-1].StartedAt.Sub(exits[i].FinishedAt))
+		}
+		By(fmt.Sprintf("gaps between runs: %v (restart counts %d..%d)", gaps, exits[3].RestartCount, exits[0].RestartCount))
+		for i := 1; i < len(gaps); i++ {
+			Expect(gaps[i]).To(BeNumerically(">=", gaps[i-1]-500*time.Millisecond), "delays grow")
+		}
+		Expect(gaps[len(gaps)-1]).To(BeNumerically("<", 4*time.Second+startBudget/2), "capped at max")
+
+		By("an agent restart mid crash-loop keeps the back-off")
+		before, err := a.Status(ctx, "crash")
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(a.phase(ctx, "crash")).WithTimeout(startBudget).Should(Equal(model.PhaseBackoff))
+		a.Kill9()
+		a.Start()
+		Eventually(func() int {
+			st, _ := a.Status(ctx, "crash")
+			return st.Restarts
+		}).WithTimeout(converge + 10*time.Second).Should(BeNumerically(">", before.Restarts))
+		latest := a.Exits(ctx, "crash")
+		Expect(latest[0].RestartCount).To(BeNumerically(">=", before.Restarts), "the restart count carried on")
+		Eventually(func() time.Duration {
+			ex := a.Exits(ctx, "crash")
+			return ex[0].StartedAt.Sub(ex[1].FinishedAt)
+		}).WithTimeout(converge+10*time.Second).Should(BeNumerically(">=", 3*time.Second), "delay after restart stays at the cap, not reset to 0")
+
+		By("a run that lasted resetAfter resets the delay")
+		Eventually(a.exitCount(ctx, "steady")).WithTimeout(30 * time.Second).Should(BeNumerically(">=", 3))
+		steady := a.Exits(ctx, "steady")
+		for i := 0; i+1 < len(steady); i++ {
+			Expect(steady[i].StartedAt.Sub(steady[i+1].FinishedAt)).To(BeNumerically("<", time.Second+startBudget/4))
+		}
+	})
+
+	It("stops with grace: SIGTERM ends a cooperative process at once, an ignoring one is killed after the grace period", func(ctx SpecContext) {
+		a := startAgent()
+		a.WriteSpec("grace.yaml", Spec("polite", []string{"tick", "--interval", "200ms", "--term-exit-code", "143"},
+			"terminationGracePeriod: 10s")+"---\n"+
+			Spec("stubborn", []string{"tick", "--interval", "200ms", "--ignore-sigterm"}, "terminationGracePeriod: 3s")+"---\n"+
+			Spec("interrupt", []string{"tick", "--interval", "200ms", "--term-exit-code", "130"}, "stopSignal: SIGINT"))
+		for _, n := range []string{"polite", "stubborn", "interrupt"} {
+			Eventually(running(ctx, n)).WithTimeout(converge).Should(Not(BeEmpty()))
+		}
+		stopAt := time.Now()
+		a.RemoveSpec("grace.yaml")
+		for _, n := range []string{"polite", "stubborn", "interrupt"} {
+			Eventually(func() int { return len(containers(ctx, n)) }).WithTimeout(rescan + resync + 3*time.Second + startBudget).Should(BeZero())
+		}
+		polite := a.Exits(ctx, "polite")[0]
+		Expect(polite.ExitCode).To(Equal(143))
+		Expect(polite.Reason).To(Equal(model.ReasonStoppedByAgent))
+		Expect(polite.FinishedAt.Sub(stopAt)).To(BeNumerically("<", rescan+3*time.Second), "stopped at once, not after its 10s grace")
+		Expect(polite.LogTail).To(ContainSubstring("received SIGTERM"))
+
+		stubborn := a.Exits(ctx, "stubborn")[0]
+		Expect(stubborn.ExitCode).To(Equal(137))
+		Expect(stubborn.Reason).To(Equal(model.ReasonGraceExpired))
+		Expect(stubborn.LogTail).To(ContainSubstring("ignoring SIGTERM"))
+		killedAfter := stubborn.FinishedAt.Sub(stopAt)
+		Expect(killedAfter).To(BeNumerically(">=", 3*time.Second), "not before the grace period")
+		Expect(killedAfter).To(BeNumerically("<", 3*time.Second+rescan+3*time.Second), "and not much later")
+
+		interrupt := a.Exits(ctx, "interrupt")[0]
+		Expect(interrupt.ExitCode).To(Equal(130), "the spec's stopSignal was used")
+		Expect(interrupt.LogTail).To(ContainSubstring("received SIGINT"))
+	})
+
+	It("applies resource limits, verified by inspecting the container", func(ctx SpecContext) {
+		a := startAgent()
+		a.WriteSpec("limits.yaml", Spec("limits", []string{"sleep"}, `resources: {memory: 48Mi, cpus: "0.5", pids: 64}`))
+		Eventually(running(ctx, "limits")).WithTimeout(converge).Should(Not(BeEmpty()))
+		id, _ := running(ctx, "limits")()
+		in, err := dcli.ContainerInspect(ctx, id)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(in.HostConfig.Memory).To(Equal(int64(48 << 20)))
+		Expect(in.HostConfig.NanoCPUs).To(Equal(int64(500_000_000)))
+		Expect(*in.HostConfig.PidsLimit).To(Equal(int64(64)))
+		Expect(in.Config.StopSignal).To(Equal("SIGTERM"))
+	})
+
+	It("runs jobs: activeDeadline stops a run that lasts too long, removeOnExit removes the container and keeps the record", func(ctx SpecContext) {
+		a := startAgent()
+		a.WriteSpec("jobs.yaml", Spec("slow-job", []string{"tick", "--interval", "500ms"},
+			"restartPolicy: Never", "activeDeadline: 3s")+"---\n"+
+			Spec("quick-job", []string{"countdown", "--from", "2", "--interval", "100ms"}, "restartPolicy: Never", "removeOnExit: true"))
+		Eventually(a.phase(ctx, "slow-job")).WithTimeout(converge + 3*time.Second + 3*time.Second).Should(Equal(model.PhaseFailed))
+		slow := a.Exits(ctx, "slow-job")
+		Expect(slow).To(HaveLen(1))
+		Expect(slow[0].Reason).To(Equal(model.ReasonDeadlineExceeded))
+		Expect(slow[0].FinishedAt.Sub(slow[0].StartedAt)).To(BeNumerically("~", 3*time.Second, 2*time.Second))
+
+		Eventually(a.phase(ctx, "quick-job")).WithTimeout(converge).Should(Equal(model.PhaseSucceeded))
+		Eventually(func() int { return len(containers(ctx, "quick-job")) }).WithTimeout(resync + startBudget).Should(BeZero())
+		quick := a.Exits(ctx, "quick-job")
+		Expect(quick).To(HaveLen(1))
+		Expect(quick[0].Reason).To(Equal(model.ReasonCompleted))
+		Expect(quick[0].LogTail).To(ContainSubstring("liftoff"))
+		Expect(a.phase(ctx, "quick-job")()).To(Equal(model.PhaseSucceeded), "a removed job stays Succeeded")
+	})
+
+	Describe("the proof of concept's checks", func() {
+		It("reaches the daemon", func(ctx SpecContext) {
+			p, err := dcli.Ping(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(p.APIVersion).NotTo(BeEmpty())
+			a := startAgent()
+			Expect(a.Ready()).To(Succeed())
+		})
+
+		It("streams a countdown's log lines at their real one-second cadence, with timestamps", func(ctx SpecContext) {
+			a := startAgent()
+			a.WriteSpec("countdown.yaml", Spec("countdown", []string{"countdown", "--from", "5", "--interval", "1s"}, "restartPolicy: Never"))
+			Eventually(func() error {
+				_, err := a.Status(ctx, "countdown")
+				return err
+			}).WithTimeout(converge).Should(Succeed())
+			var arrived, stamped []time.Time
+			var lines []string
+			Eventually(func() error {
+				lines, arrived, stamped = nil, nil, nil
+				return a.API().Logs(ctx, "countdown", api.LogQuery{Follow: true, Timestamps: true}, func(l api.LogLine) error {
+					lines = append(lines, l.Line)
+					arrived = append(arrived, time.Now())
+					if l.Time != nil {
+						stamped = append(stamped, *l.Time)
+					}
+					return nil
+				})
+			}).WithTimeout(converge).Should(Succeed())
+			Expect(lines).To(ContainElement(ContainSubstring("liftoff")))
+			Expect(stamped).To(HaveLen(len(lines)), "every line has its timestamp")
+			// Lines 5..1 are one second apart at the source, and were delivered
+			// as they came, not in one burst at the end.
+			for i := 2; i < len(stamped)-1; i++ {
+				Expect(stamped[i].Sub(stamped[i-1])).To(BeNumerically("~", time.Second, 300*time.Millisecond))
+			}
+			Expect(arrived[len(arrived)-1].Sub(arrived[1])).To(BeNumerically(">", 3*time.Second), "streamed live")
+		})
+
+		It("stops a long-running container after its third tick, with 137 or 143 and the reason recorded", func(ctx SpecContext) {
+			a := startAgent()
+			a.WriteSpec("ticker.yaml", Spec("ticker", []string{"tick", "--interval", "1s", "--term-exit-code", "143"}))
+			Eventually(running(ctx, "ticker")).WithTimeout(converge).Should(Not(BeEmpty()))
+			ticks := 0
+			lctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			_ = a.API().Logs(lctx, "ticker", api.LogQuery{Follow: true}, func(l api.LogLine) error {
+				if strings.HasPrefix(l.Line, "tick ") {
+					ticks++
+				}
+				if ticks == 3 {
+					return errors.New("third tick")
+				}
+				return nil
+			})
+			Expect(ticks).To(Equal(3))
+			Expect(a.API().Delete(ctx, "ticker")).To(Or(Succeed(), MatchError(ContainSubstring("file"))))
+			a.RemoveSpec("ticker.yaml")
+			Eventually(func() int { return len(containers(ctx, "ticker")) }).WithTimeout(converge).Should(BeZero())
+			ex := a.Exits(ctx, "ticker")
+			Expect(ex).To(HaveLen(1))
+			Expect(ex[0].ExitCode).To(BeElementOf(137, 143))
+			Expect(ex[0].Reason).To(BeElementOf(model.ReasonStoppedByAgent, model.ReasonGraceExpired))
+		})
+	})
+})
+
+var _ = container.StopOptions{}
