@@ -8,21 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/reconciler/reconciler/pkg/model"
 )
 
-// This is testutil.GatherAndLint spelled out: the testutil package needs a
-// module (kylelemons/godebug) that go.mod does not list.
 func TestRegistryPassesLint(t *testing.T) {
 	m := New("v1.2.3", "abc123")
-	fams, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	problems, err := promlint.NewWithMetricFamilies(fams).Lint()
+	problems, err := testutil.GatherAndLint(m.Registry)
 	if err != nil {
 		t.Fatalf("lint: %v", err)
 	}
