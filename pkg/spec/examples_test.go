@@ -13,6 +13,36 @@ func TestExampleSpecs(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no example specs in ../../specs: %v", err)
 	}
+	checkExamples(t, files, DefaultPolicy())
+}
+
+// specs/examples/ holds specs the agent of `make run` does not read (they
+// need an image built apart, or a policy), together with the policy file
+// they are written for: they must pass that policy.
+func TestExampleSpecsWithPolicy(t *testing.T) {
+	const dir = "../../specs/examples"
+	policy, err := LoadPolicy(filepath.Join(dir, "policy.yaml"))
+	if err != nil {
+		t.Fatalf("example policy: %v", err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var specFiles []string
+	for _, f := range files {
+		if filepath.Base(f) != "policy.yaml" {
+			specFiles = append(specFiles, f)
+		}
+	}
+	if len(specFiles) == 0 {
+		t.Fatalf("no example specs in %s", dir)
+	}
+	checkExamples(t, specFiles, policy)
+}
+
+func checkExamples(t *testing.T, files []string, policy *Policy) {
+	t.Helper()
 	var all []*Spec
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -25,8 +55,8 @@ func TestExampleSpecs(t *testing.T) {
 			continue
 		}
 		for _, s := range specs {
-			if errs := DefaultPolicy().Check(s); len(errs) > 0 {
-				t.Errorf("refused by the default policy:\n%v", errs)
+			if errs := policy.Check(s); len(errs) > 0 {
+				t.Errorf("refused by the policy:\n%v", errs)
 			}
 		}
 		all = append(all, specs...)
