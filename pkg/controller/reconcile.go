@@ -75,9 +75,6 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 			return Result{RequeueAfter: a.RequeueAfter}, nil
 		}
 		o, h = next, a.History
-		if a.Kind == ActInspect {
-			h, _ = c.st.GetHistory(name) // apply does not change it; keep the stored one
-		}
 	}
 	return Result{RequeueAfter: time.Millisecond}, nil
 }
@@ -442,17 +439,22 @@ func (c *Controller) start(ctx context.Context, name string, d Desired, o Observ
 		if ierr != nil {
 			return o, true, fmt.Errorf("start: %w (inspect: %v)", err, ierr)
 		}
+		c.log.Warn("container start refused; counted as a failed run", "spec", name, "container", short(a.ContainerID), "err", err)
 		ct.State, ct.Error = "exited", joinText(ct.Error, err.Error())
+		// A container restarted in place still shows its previous run, whose
+		// exit is recorded: taken for that run, the refusal would be retried
+		// at once, forever, with no backoff and no record.
+		if !ct.StartedAt.After(a.History.LastStartedAt) {
+			ct.StartedAt, ct.ExitCode, ct.OOMKilled = c.opts.Now(), 0, false
+		}
 		if ct.ExitCode == 0 {
 			ct.ExitCode = 128
-		}
-		if ct.StartedAt.IsZero() {
-			ct.StartedAt = c.opts.Now()
 		}
 		if ct.FinishedAt.Before(ct.StartedAt) {
 			ct.FinishedAt = ct.StartedAt
 		}
 		o.Container = &ct
+		c.annotate(&o) // what was seen of the previous run is not this one's
 		return o, false, nil
 	}
 	c.m.ContainerOperations.WithLabelValues("start").Inc()

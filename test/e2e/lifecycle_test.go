@@ -208,6 +208,20 @@ var _ = Describe("Lifecycle", func() {
 		Expect(interrupt.LogTail).To(ContainSubstring("received SIGINT"))
 	})
 
+	It("records a hand-stopped container as External and restarts it under its policy", func(ctx SpecContext) {
+		a := startAgent()
+		a.WriteSpec("web.yaml", Spec("web", []string{"tick", "--interval", "1s", "--term-exit-code", "143"}))
+		Eventually(running(ctx, "web")).WithTimeout(converge).Should(Not(BeEmpty()))
+		id, _ := running(ctx, "web")()
+		timeout := 1
+		Expect(dcli.ContainerStop(ctx, id, container.StopOptions{Timeout: &timeout})).To(Succeed())
+		Eventually(a.exitCount(ctx, "web")).WithTimeout(resync + startBudget).Should(Equal(1))
+		ex := a.Exits(ctx, "web")[0]
+		Expect(ex.Reason).To(Equal(model.ReasonExternal))
+		Expect(ex.ExitCode).To(Equal(143))
+		Eventually(running(ctx, "web")).WithTimeout(resync+startBudget).Should(Equal(id), "restarted in place under Always")
+	})
+
 	It("applies resource limits, verified by inspecting the container", func(ctx SpecContext) {
 		a := startAgent()
 		a.WriteSpec("limits.yaml", Spec("limits", []string{"sleep"}, `resources: {memory: 48Mi, cpus: "0.5", pids: 64}`))
@@ -307,5 +321,3 @@ var _ = Describe("Lifecycle", func() {
 		})
 	})
 })
-
-var _ = container.StopOptions{}
