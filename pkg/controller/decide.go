@@ -199,8 +199,13 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 		RestartCount: h.Restarts,
 		Reason:       classify(c, o, h),
 	}
+	if exit.FinishedAt.Before(exit.StartedAt) {
+		// The daemon stamps a process that dies at once as finished before
+		// it stamps it started; a run cannot end before it began.
+		exit.FinishedAt = exit.StartedAt
+	}
 	if !c.FinishedAt.IsZero() && !c.StartedAt.IsZero() {
-		exit.Duration = c.FinishedAt.Sub(c.StartedAt).Round(time.Millisecond).String()
+		exit.Duration = exit.FinishedAt.Sub(exit.StartedAt).Round(time.Millisecond).String()
 	}
 	stop := h.Stop
 	h.Stop = nil
@@ -266,6 +271,12 @@ func decideExited(d Desired, c docker.Container, h model.History, now time.Time)
 	}
 	if h.Done {
 		return finished(d, h, &c, now)
+	}
+	if c.Error != "" {
+		// The daemon refused to start it: the next try gets a fresh
+		// container, since what stops this one may be its own state (a task
+		// left behind when the daemon stopped in the middle of a start).
+		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
 	}
 	if wait := h.NextTryAt.Sub(now); wait > 0 {
 		return Action{Kind: ActNone, Phase: model.PhaseBackoff, RequeueAfter: wait, History: h,

@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -128,9 +130,11 @@ var _ = Describe("The agent", func() {
 		Eventually(running(ctx, "web")).WithTimeout(converge).Should(Not(BeEmpty()))
 		id, _ := running(ctx, "web")()
 
-		a.WriteSpec("web.yaml", Spec("web", tick, "resourcs: {memory: 64Mi}"))
+		bad := Spec("web", tick, "resourcs: {memory: 64Mi}")
+		line := 1 + strings.Count(bad[:strings.Index(bad, "resourcs")], "\n")
+		a.WriteSpec("web.yaml", bad)
 		Eventually(a.Metrics).WithTimeout(2 * rescan).Should(HaveKeyWithValue("reconciler_spec_errors", 1.0))
-		Eventually(a.Log).Should(And(ContainSubstring("web.yaml:12"), ContainSubstring("resourcs")))
+		Eventually(a.Log).Should(And(ContainSubstring(fmt.Sprintf("web.yaml:%d: spec.resourcs: unknown field", line))))
 		Consistently(running(ctx, "web")).WithTimeout(2 * resync).Should(Equal(id))
 
 		a.WriteSpec("web.yaml", Spec("web", tick))

@@ -37,9 +37,11 @@ import (
 const (
 	resync = 2 * time.Second
 	rescan = time.Second
-	// startBudget is what one create+start may take on this daemon (about
-	// 0.5 s each, slower when the machine is busy).
-	startBudget = 10 * time.Second
+	// startBudget is what one create+start may take on this daemon: about
+	// 0.5 s each when idle, but a start waits behind every other start in
+	// flight (about 2 per second on 2 cores), and several seconds on a
+	// loaded machine.
+	startBudget = 20 * time.Second
 	// converge is the time a spec change needs to show up as running
 	// containers: a rescan, a resync, and a start.
 	converge = rescan + resync + startBudget
