@@ -17,9 +17,13 @@
 //	        ledger/          NextSequence numbers the exits
 //	            <be64 seq>   model.ContainerExit, newest ExitsPerSpec kept
 //	        ids/
-//	            <container id>  be64 seq of its exit: an exit is recorded once
+//	            <container id>/<start, unix ns>  be64 seq of that run's exit:
+//	                         a run's exit is recorded once
 //	events/                  NextSequence is the store-wide event Seq
 //	    <be64 seq>           model.Event, newest MaxEvents kept
+//	gone/
+//	    <be64 seq>           name of a deleted spec whose ledger is kept; the
+//	                         ledgers beyond the newest GoneLedgers are dropped
 //	eventLatest/
 //	    <spec name>          be64 seq of that spec's newest event, for aggregation
 //	                         (agent events, with no spec, use the key "\x00")

@@ -12,6 +12,7 @@ var (
 	bucketExitIDs     = []byte("ids")
 	bucketEvents      = []byte("events")
 	bucketEventLatest = []byte("eventLatest")
+	bucketGone        = []byte("gone")
 
 	keySchema   = []byte("schema")
 	keyInstance = []byte("instance")

@@ -16,6 +16,7 @@ type migration struct {
 
 var migrations = []migration{
 	{1, "create buckets", createBuckets},
+	{2, "bound the ledgers of deleted specs", createGone},
 }
 
 // schemaVersion is the layout this code reads and writes.
@@ -29,6 +30,26 @@ func createBuckets(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// createGone adds the list of deleted specs whose ledgers are kept, and
+// enters the ledgers that have no spec any more, oldest name first.
+func createGone(tx *bolt.Tx) error {
+	gone, err := tx.CreateBucketIfNotExists(bucketGone)
+	if err != nil {
+		return err
+	}
+	specs := tx.Bucket(bucketSpecs)
+	return tx.Bucket(bucketExits).ForEachBucket(func(name []byte) error {
+		if specs.Get(name) != nil {
+			return nil
+		}
+		seq, err := gone.NextSequence()
+		if err != nil {
+			return err
+		}
+		return gone.Put(seqKey(seq), name)
+	})
 }
 
 // storedVersion is 0 for a file no migration has touched.

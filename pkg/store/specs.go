@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,7 +114,8 @@ func (s *Store) DeleteSpec(name string) error {
 }
 
 // DeleteState drops the status and history of a spec whose spec and
-// container are gone; its exits stay readable.
+// container are gone. Its exits stay readable, for the GoneLedgers most
+// recently deleted specs.
 func (s *Store) DeleteState(name string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		key := []byte(name)
@@ -122,12 +124,58 @@ func (s *Store) DeleteState(name string) error {
 				return err
 			}
 		}
-		return nil
+		if tx.Bucket(bucketExits).Bucket(key) == nil {
+			return nil
+		}
+		gone := tx.Bucket(bucketGone)
+		if err := forget(gone, key); err != nil {
+			return err
+		}
+		seq, err := gone.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := gone.Put(seqKey(seq), key); err != nil {
+			return err
+		}
+		return trimGone(tx, s.opts.GoneLedgers)
 	})
 	if err != nil {
 		return fmt.Errorf("delete state of %q: %w", name, err)
 	}
 	return nil
+}
+
+// forget removes name's older entries from gone: only its newest deletion
+// counts towards the bound.
+func forget(gone *bolt.Bucket, name []byte) error {
+	var old [][]byte
+	if err := gone.ForEach(func(k, v []byte) error {
+		if bytes.Equal(v, name) {
+			old = append(old, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range old {
+		if err := gone.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trimGone drops the ledgers of the oldest deleted specs beyond keep. A
+// name that has a spec again (or was listed twice) keeps its ledger.
+func trimGone(tx *bolt.Tx, keep int) error {
+	specs, exits := tx.Bucket(bucketSpecs), tx.Bucket(bucketExits)
+	return dropOldest(tx.Bucket(bucketGone), keep, func(_, name []byte) error {
+		if specs.Get(name) != nil || exits.Bucket(name) == nil {
+			return nil
+		}
+		return exits.DeleteBucket(name)
+	})
 }
 
 // forEach decodes every value of b in key order.

@@ -28,6 +28,9 @@ type Options struct {
 	MaxEvents int
 	// LogTailBytes bounds ContainerExit.LogTail; the end is kept. Default 8 KiB.
 	LogTailBytes int
+	// GoneLedgers bounds how many deleted specs keep their exit ledgers
+	// (jobs with unique names come and go). Default 1000.
+	GoneLedgers int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -44,6 +47,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.LogTailBytes <= 0 {
 		o.LogTailBytes = 8 << 10
+	}
+	if o.GoneLedgers <= 0 {
+		o.GoneLedgers = 1000
 	}
 	if o.Now == nil {
 		o.Now = time.Now
