@@ -65,7 +65,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 		now := c.opts.Now()
 		a := decide(d, o, h, now)
 		if a.Kind != ActNone && a.Kind != ActInspect {
-			c.log.Debug("decided", "spec", name, "action", a.Kind.String(), "container", short(a.ContainerID), "message", a.Message)
+			c.log.Info("decided", "spec", name, "action", a.Kind.String(), "reason", why(a, d, o), "container", short(a.ContainerID))
 		}
 		next, done, err := c.apply(ctx, name, d, o, h, a)
 		if err != nil {
@@ -638,6 +638,37 @@ func (c *Controller) observeConvergence(name string) {
 	if ok {
 		c.m.Convergence.Observe(c.opts.Now().Sub(at).Seconds())
 	}
+}
+
+// why says in words why decide chose a, for the one log line per decision.
+func why(a Action, d Desired, o Observed) string {
+	oldHash := o.Container != nil && d.Spec != nil && o.Container.Labels[docker.LabelSpecHash] != d.Hash
+	switch a.Kind {
+	case ActCreate:
+		return "the spec has no container"
+	case ActStart:
+		if o.Container != nil && o.Container.State == "created" {
+			return "container created but not started"
+		}
+		return "restart policy " + string(d.Spec.Spec.RestartPolicy)
+	case ActRecordExit:
+		return fmt.Sprintf("container exited with code %d (%s)", a.Exit.ExitCode, a.Exit.Reason)
+	case ActRemove:
+		switch {
+		case d.Spec == nil:
+			return "spec deleted"
+		case oldHash:
+			return "spec changed"
+		case o.Container != nil && o.Container.Error != "":
+			return "the daemon refused to start it; the next try gets a fresh container"
+		}
+		return "run finished and removeOnExit is set"
+	case ActForget:
+		return "spec and container are gone"
+	case ActExpire:
+		return "ttlAfterFinished passed"
+	}
+	return a.Message
 }
 
 func short(id string) string {
