@@ -59,18 +59,7 @@ func readSpecFile(path string, policy *spec.Policy) ([]*spec.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	specs, err := spec.Decode(path, data)
-	if err != nil {
-		return nil, err
-	}
-	if errs := spec.ValidateSet(specs); len(errs) > 0 {
-		return nil, errs
-	}
-	var perrs spec.ErrorList
-	for _, s := range specs {
-		perrs = append(perrs, policy.Check(s)...)
-	}
-	return specs, perrs.Err()
+	return spec.Load(path, data, policy)
 }
 
 func readAllLimited(r io.Reader) ([]byte, error) {

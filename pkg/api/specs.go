@@ -26,11 +26,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var refused spec.ErrorList
-	for _, sp := range specs {
-		refused = append(refused, s.Policy.Check(sp)...)
-	}
-	if err := refused.Err(); err != nil {
+	if err := s.Policy.CheckAll(specs).Err(); err != nil {
 		return err
 	}
 

@@ -327,18 +327,7 @@ func (s *Source) read(path string, fi os.FileInfo) ([]*spec.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	specs, err := spec.Decode(path, data)
-	if err != nil {
-		return nil, err
-	}
-	if errs := spec.ValidateSet(specs); len(errs) > 0 {
-		return nil, errs
-	}
-	var perrs spec.ErrorList
-	for _, sp := range specs {
-		perrs = append(perrs, s.opts.Policy.Check(sp)...)
-	}
-	return specs, perrs.Err()
+	return spec.Load(path, data, s.opts.Policy)
 }
 
 func (s *Source) setErrors(fileErrs map[string]error) {

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -119,29 +117,6 @@ func (a *Agent) probe(path string) func() (int, error) {
 		defer resp.Body.Close()
 		return resp.StatusCode, nil
 	}
-}
-
-// launchAgent is startAgent without the wait for /readyz, for an agent
-// that cannot be ready yet.
-func launchAgent(extra ...string) *Agent {
-	dir := GinkgoT().TempDir()
-	a := &Agent{Dir: dir, SpecsDir: filepath.Join(dir, "specs"), State: filepath.Join(dir, "state.db"),
-		Socket: filepath.Join(dir, "api.sock"), MetricsAddr: freeAddr(), ExtraArgs: extra}
-	Expect(os.MkdirAll(a.SpecsDir, 0o755)).To(Succeed())
-	DeferCleanup(removeTestContainers)
-	DeferCleanup(a.Stop)
-	args := append([]string{"agent",
-		"--specs-dir", a.SpecsDir, "--state", a.State, "--socket", a.Socket,
-		"--metrics-addr", a.MetricsAddr, "--resync", resync.String(), "--rescan", rescan.String(),
-		"--log-level", "debug"}, a.ExtraArgs...)
-	a.cmd = exec.Command(binPath, args...)
-	a.log = &syncWriter{}
-	a.cmd.Stdout = GinkgoWriter
-	a.cmd.Stderr = a.log
-	Expect(a.cmd.Start()).To(Succeed())
-	a.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, ch chan struct{}) { _ = cmd.Wait(); close(ch) }(a.cmd, a.exited)
-	return a
 }
 
 // daemonProxy is a unix socket that forwards to the test's Docker daemon:

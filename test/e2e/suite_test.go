@@ -93,9 +93,24 @@ type Agent struct {
 	exited                                    chan struct{}
 }
 
-// startAgent starts an agent with fresh directories; the test's cleanup
-// stops it and removes every container the test caused.
+// startAgent starts an agent with fresh directories and waits until it is
+// ready; the test's cleanup stops it and removes every container the test
+// caused.
 func startAgent(extra ...string) *Agent {
+	a := newAgent(extra...)
+	a.Start()
+	return a
+}
+
+// launchAgent is startAgent without the wait for /readyz, for an agent
+// that cannot be ready yet.
+func launchAgent(extra ...string) *Agent {
+	a := newAgent(extra...)
+	a.Launch()
+	return a
+}
+
+func newAgent(extra ...string) *Agent {
 	dir := GinkgoT().TempDir()
 	a := &Agent{
 		Dir:       dir,
@@ -107,12 +122,19 @@ func startAgent(extra ...string) *Agent {
 	Expect(os.MkdirAll(a.SpecsDir, 0o755)).To(Succeed())
 	DeferCleanup(removeTestContainers)
 	DeferCleanup(a.Stop)
-	a.Start()
 	return a
 }
 
-// Start runs the agent process (again) on its directories.
+// Start runs the agent process (again) on its directories and waits until
+// it is ready.
 func (a *Agent) Start() {
+	a.Launch()
+	Eventually(a.Ready).WithTimeout(startBudget).WithPolling(100*time.Millisecond).Should(Succeed(),
+		"agent did not become ready; its log:\n%s", a.Log)
+}
+
+// Launch runs the agent process on its directories.
+func (a *Agent) Launch() {
 	a.MetricsAddr = freeAddr()
 	args := append([]string{"agent",
 		"--specs-dir", a.SpecsDir, "--state", a.State, "--socket", a.Socket,
@@ -125,8 +147,6 @@ func (a *Agent) Start() {
 	Expect(a.cmd.Start()).To(Succeed())
 	a.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, ch chan struct{}) { _ = cmd.Wait(); close(ch) }(a.cmd, a.exited)
-	Eventually(a.Ready).WithTimeout(startBudget).WithPolling(100*time.Millisecond).Should(Succeed(),
-		"agent did not become ready; its log:\n%s", a.Log)
 }
 
 // Ready asks /readyz.
