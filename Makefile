@@ -27,6 +27,7 @@ test: lint unit conformance fuzz e2e
 
 unit:
 	$(GO) test -race -count=1 ./pkg/... ./cmd/... ./internal/...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 conformance:
 	cd test/conformance && $(GO) test -count=1 ./...
@@ -34,8 +35,21 @@ conformance:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/spec
 
+# -v so each fault scenario's summary line (faults injected, converged,
+# duplicates, orphans, records lost) is printed.
 e2e: build
-	$(GO) test -count=1 -timeout 20m ./test/e2e/... -ginkgo.v
+	$(GO) test -v -count=1 -timeout 25m ./test/e2e/...
+
+# The long fault scenarios (more kills, more specs, longer churn).
+soak: build
+	RECONCILER_SOAK=1 $(GO) test -v -count=1 -timeout 90m ./test/e2e/... -ginkgo.v -ginkgo.label-filter=faults
+
+# Benchmarks against the local Docker daemon, with every baseline measured
+# in the same run; writes bench/results/{results.json,results.png,
+# controlplane.txt}. BENCHFLAGS=--quick for a smoke run.
+bench:
+	@command -v docker-compose >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; }
+	cd bench && $(GO) run ./cmd/reconbench $(BENCHFLAGS)
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

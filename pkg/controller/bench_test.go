@@ -1,0 +1,196 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/spec"
+	"github.com/reconciler/reconciler/pkg/store"
+)
+
+// BenchmarkReconcileNoop measures the control plane alone: one resync pass
+// (one List, every name queued, the default workers reconciling until the
+// queue is empty) over specs that are all converged, with a real bbolt
+// store and a fake runtime. One op is one whole pass; p99-ns is the p99 of
+// a single reconcile. The setup writes every spec, status and history (two
+// fsyncs each): point TMPDIR at a tmpfs to keep it short.
+//
+//	go test -run '^$' -bench ReconcileNoop -count 6 ./pkg/controller | tee new.txt
+func BenchmarkReconcileNoop(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("specs=%d", n), func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			c, st, rt := benchController(b, ctx, n)
+			defer func() { cancel(); c.wg.Wait() }()
+			writes := st.commits.Load()
+			lat := make([]time.Duration, 0, n)
+			for b.Loop() {
+				lat = benchPass(b, ctx, c, n, lat)
+			}
+			b.StopTimer()
+			if w := st.commits.Load() - writes; w > 0 {
+				b.Fatalf("no-op passes wrote to the store %d times", w)
+			}
+			if u := rt.unexpected.Load(); u > 0 {
+				b.Fatalf("%d calls to the runtime beyond List and Wait", u)
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)*99/100]), "p99-ns")
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "specs/s")
+		})
+	}
+}
+
+// benchController returns a controller whose n specs are stored and whose
+// containers all run as desired, after one pass that recorded their
+// statuses, so that every later pass has nothing to do.
+func benchController(b *testing.B, ctx context.Context, n int) (*Controller, *benchStore, *benchRuntime) {
+	b.Helper()
+	s, err := store.Open(filepath.Join(b.TempDir(), "state.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	rt := &benchRuntime{byID: map[string]docker.Container{}, bySpec: map[string]docker.Container{}}
+	for i := range n {
+		name := fmt.Sprintf("spec-%05d", i)
+		sp := &spec.Spec{APIVersion: spec.APIVersion, Kind: spec.KindContainer, Metadata: spec.Metadata{Name: name},
+			Spec: spec.ContainerSpec{Image: "reconciler/box:latest", Args: []string{"sleep"}}}
+		sp.Default()
+		hash := sp.Hash()
+		err := s.PutSpec(store.Record{Spec: sp, Hash: hash, Source: store.Source{Kind: store.SourceFile, Path: "/specs/" + name + ".yaml"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rt.add(docker.Container{
+			ID: fmt.Sprintf("%064x", i), Name: ContainerName(name), Image: sp.Spec.Image, State: "running",
+			Labels: map[string]string{docker.LabelManaged: "true", docker.LabelSpec: name, docker.LabelSpecHash: hash,
+				docker.LabelInstance: "bench", labelGrace: "10s", labelStopSignal: "SIGTERM"},
+		})
+	}
+	st := &benchStore{Store: s}
+	c := New(rt, st, nil, Options{Instance: "bench"})
+	// As in Run: the reconciles open a Wait per running container.
+	c.runCtx = ctx
+	benchPass(b, ctx, c, n, nil)
+	return c, st, rt
+}
+
+// benchPass runs one resync pass and appends every reconcile's latency.
+func benchPass(b *testing.B, ctx context.Context, c *Controller, n int, lat []time.Duration) []time.Duration {
+	if err := c.resync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if got := c.queue.Len(); got != n {
+		b.Fatalf("resync queued %d names, want %d", got, n)
+	}
+	took := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	// Exactly n names are queued and nothing else adds any, so n calls of
+	// processNext drain the queue without ever blocking.
+	for range c.opts.Workers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				t := time.Now()
+				c.processNext(ctx)
+				took[i] = time.Since(t)
+			}
+		})
+	}
+	wg.Wait()
+	if got := c.queue.Len(); got != 0 {
+		b.Fatalf("%d names left in the queue after a pass", got)
+	}
+	return append(lat, took...)
+}
+
+// benchStore counts commits: a no-op pass must make none.
+type benchStore struct {
+	*store.Store
+	commits atomic.Int64
+}
+
+func (s *benchStore) Commit(c store.Change) ([]model.Event, bool, error) {
+	s.commits.Add(1)
+	return s.Store.Commit(c)
+}
+
+// benchRuntime is a daemon whose containers all run and never change: the
+// only calls a converged agent makes are List and Wait.
+type benchRuntime struct {
+	byID, bySpec map[string]docker.Container
+	all          []docker.Container
+	unexpected   atomic.Int64 // calls a converged agent must not make
+}
+
+func (r *benchRuntime) refuse() error {
+	r.unexpected.Add(1)
+	return errors.New("unexpected call in a no-op reconcile")
+}
+
+func (r *benchRuntime) add(c docker.Container) {
+	r.byID[c.ID] = c
+	r.bySpec[c.Labels[docker.LabelSpec]] = c
+	r.all = append(r.all, c)
+}
+
+func (r *benchRuntime) Ping(context.Context) error { return nil }
+
+func (r *benchRuntime) List(_ context.Context, sel map[string]string) ([]docker.Container, error) {
+	if name, ok := sel[docker.LabelSpec]; ok {
+		if c, ok := r.bySpec[name]; ok {
+			return []docker.Container{c}, nil
+		}
+		return nil, nil
+	}
+	return slices.Clone(r.all), nil
+}
+
+func (r *benchRuntime) Inspect(_ context.Context, id string) (docker.Container, error) {
+	c, ok := r.byID[id]
+	if !ok {
+		return docker.Container{}, docker.ErrNotFound
+	}
+	c.Inspected = true
+	return c, nil
+}
+
+func (r *benchRuntime) Create(context.Context, docker.CreateRequest) (string, error) {
+	return "", r.refuse()
+}
+func (r *benchRuntime) Start(context.Context, string) error               { return r.refuse() }
+func (r *benchRuntime) Stop(context.Context, string, time.Duration) error { return r.refuse() }
+func (r *benchRuntime) Kill(context.Context, string, string) error        { return r.refuse() }
+func (r *benchRuntime) Remove(context.Context, string) error              { return r.refuse() }
+
+// Wait blocks like a real wait on a container that keeps running.
+func (r *benchRuntime) Wait(ctx context.Context, _ string) (model.ContainerExit, error) {
+	<-ctx.Done()
+	return model.ContainerExit{}, ctx.Err()
+}
+
+func (r *benchRuntime) Logs(context.Context, string, docker.LogOptions) (io.ReadCloser, error) {
+	return nil, r.refuse()
+}
+func (r *benchRuntime) Exec(context.Context, string, []string) (docker.ExecResult, error) {
+	return docker.ExecResult{}, r.refuse()
+}
+func (r *benchRuntime) ImagePresent(context.Context, string) (bool, error) { return true, nil }
+func (r *benchRuntime) Pull(context.Context, string) error                 { return r.refuse() }
+
+func (r *benchRuntime) Events(ctx context.Context, _ time.Time, _ map[string]string) (<-chan docker.Event, <-chan error) {
+	errs := make(chan error, 1)
+	go func() { <-ctx.Done(); errs <- ctx.Err() }()
+	return make(chan docker.Event), errs
+}
