@@ -120,21 +120,14 @@ func applyFile(ctx context.Context, cl *api.Client, w io.Writer, path string, dr
 // limit the agent would refuse anyway.
 func readSpecInput(path string) ([]byte, error) {
 	if path == "-" {
-		return readAllLimited(os.Stdin)
+		return spec.ReadLimited("<stdin>", os.Stdin)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, spec.MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > spec.MaxFileSize {
-		return nil, fmt.Errorf("%s: over the %d-byte limit of a spec file", path, spec.MaxFileSize)
-	}
-	return data, nil
+	return spec.ReadLimited(path, f)
 }
 
 // locate names the file the agent's error is about: the agent only saw a

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -49,26 +47,9 @@ func validateCmd() *cobra.Command {
 
 // readSpecFile decodes, validates and policy-checks one file ("-" is stdin).
 func readSpecFile(path string, policy *spec.Policy) ([]*spec.Spec, error) {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = readAllLimited(os.Stdin)
-	} else {
-		data, err = os.ReadFile(path)
-	}
+	data, err := readSpecInput(path)
 	if err != nil {
 		return nil, err
 	}
 	return spec.Load(path, data, policy)
-}
-
-func readAllLimited(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, spec.MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > spec.MaxFileSize {
-		return nil, fmt.Errorf("stdin: over %d bytes", spec.MaxFileSize)
-	}
-	return data, nil
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -277,7 +276,7 @@ func (s *Source) parse(path string) ([]*spec.Spec, error) {
 		return c.specs, c.err
 	}
 	s.mu.Unlock()
-	specs, err := s.read(path, fi)
+	specs, err := s.read(path)
 	s.mu.Lock()
 	s.parsed[path] = parsedFile{size: fi.Size(), mtime: fi.ModTime(), specs: specs, err: err}
 	s.mu.Unlock()
@@ -314,18 +313,15 @@ func (s *Source) stat(path string) (os.FileInfo, error) {
 	return fi, nil
 }
 
-func (s *Source) read(path string, fi os.FileInfo) ([]*spec.Spec, error) {
-	if fi.Size() > spec.MaxFileSize {
-		return nil, fmt.Errorf("%s: file is %d bytes, over the limit of %d", path, fi.Size(), spec.MaxFileSize)
-	}
+func (s *Source) read(path string) ([]*spec.Spec, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, spec.MaxFileSize+1))
+	data, err := spec.ReadLimited(path, f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	return spec.Load(path, data, s.opts.Policy)
 }

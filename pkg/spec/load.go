@@ -1,5 +1,24 @@
 package spec
 
+import (
+	"fmt"
+	"io"
+)
+
+// ReadLimited reads a spec file's content from r without reading past
+// MaxFileSize: a larger file is refused, naming it, before any of it is
+// decoded or held whole in memory.
+func ReadLimited(name string, r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, ErrorList{{File: name, Msg: fmt.Sprintf("file is more than the %d-byte limit", MaxFileSize)}}
+	}
+	return data, nil
+}
+
 // Load decodes a spec file and checks every spec against the agent's
 // policy: exactly what the agent accepts from its spec directory, and what
 // `reconciler validate` reports offline. All problems come back together.
