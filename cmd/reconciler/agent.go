@@ -78,19 +78,11 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: use text or json", format)
 }
 
-// readTokenFile reads the TCP API's bearer token. A token file everyone on
-// the host can read protects nothing, so it is refused.
+// readTokenFile reads the TCP API's bearer token.
 func readTokenFile(path string) (string, error) {
-	fi, err := os.Stat(path)
+	data, err := agent.ReadPrivateFile("--api-token-file", path)
 	if err != nil {
-		return "", fmt.Errorf("--api-token-file: %w", err)
-	}
-	if fi.Mode().Perm()&0o004 != 0 {
-		return "", fmt.Errorf("--api-token-file %s is readable by every user (mode %v); chmod o-r it", path, fi.Mode().Perm())
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("--api-token-file: %w", err)
+		return "", err
 	}
 	token := strings.TrimSpace(string(data))
 	if token == "" {

@@ -179,22 +179,32 @@ func loadPolicy(path string) (*spec.Policy, error) {
 // maxSecretSize bounds a secret file: a secret is a key, not a payload.
 const maxSecretSize = 64 << 10
 
-// readSecret reads an env value from a file. The file must not be readable
-// by everyone: a secret anyone on the host can read is no secret.
-func readSecret(name, path string) (string, error) {
+// ReadPrivateFile reads a secret or token file. A file every user of the
+// host can read protects nothing, so it is refused; so is one over 64 KiB.
+// what names the file's role in errors ("secret file", "--api-token-file").
+func ReadPrivateFile(what, path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("secret file: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if fi.Mode().Perm()&0o004 != 0 {
-		return "", fmt.Errorf("secret file %s is readable by every user (mode %v); chmod o-r it", path, fi.Mode().Perm())
+		return nil, fmt.Errorf("%s %s is readable by every user (mode %v); chmod o-r it", what, path, fi.Mode().Perm())
 	}
 	if fi.Size() > maxSecretSize {
-		return "", fmt.Errorf("secret file %s is over %d bytes", path, maxSecretSize)
+		return nil, fmt.Errorf("%s %s is over %d bytes", what, path, maxSecretSize)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("secret file: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return b, nil
+}
+
+// readSecret reads an env value from a secret file.
+func readSecret(_, path string) (string, error) {
+	b, err := ReadPrivateFile("secret file", path)
+	if err != nil {
+		return "", err
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
