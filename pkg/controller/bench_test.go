@@ -2,9 +2,7 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -32,7 +30,7 @@ func BenchmarkReconcileNoop(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			c, st, rt := benchController(b, ctx, n)
 			defer func() { cancel(); c.wg.Wait() }()
-			writes := st.commits.Load()
+			writes, calls := st.commits.Load(), rt.changes()
 			lat := make([]time.Duration, 0, n)
 			for b.Loop() {
 				lat = benchPass(b, ctx, c, n, lat)
@@ -41,7 +39,7 @@ func BenchmarkReconcileNoop(b *testing.B) {
 			if w := st.commits.Load() - writes; w > 0 {
 				b.Fatalf("no-op passes wrote to the store %d times", w)
 			}
-			if u := rt.unexpected.Load(); u > 0 {
+			if u := rt.changes() - calls; u > 0 {
 				b.Fatalf("%d calls to the runtime beyond List and Wait", u)
 			}
 			slices.Sort(lat)
@@ -54,14 +52,14 @@ func BenchmarkReconcileNoop(b *testing.B) {
 // benchController returns a controller whose n specs are stored and whose
 // containers all run as desired, after one pass that recorded their
 // statuses, so that every later pass has nothing to do.
-func benchController(b *testing.B, ctx context.Context, n int) (*Controller, *benchStore, *benchRuntime) {
+func benchController(b *testing.B, ctx context.Context, n int) (*Controller, *benchStore, *fakeRuntime) {
 	b.Helper()
 	s, err := store.Open(filepath.Join(b.TempDir(), "state.db"), store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	rt := &benchRuntime{byID: map[string]docker.Container{}, bySpec: map[string]docker.Container{}}
+	rt := newFakeRuntime(time.Now)
 	for i := range n {
 		name := fmt.Sprintf("spec-%05d", i)
 		sp := &spec.Spec{APIVersion: spec.APIVersion, Kind: spec.KindContainer, Metadata: spec.Metadata{Name: name},
@@ -72,11 +70,12 @@ func benchController(b *testing.B, ctx context.Context, n int) (*Controller, *be
 		if err != nil {
 			b.Fatal(err)
 		}
-		rt.add(docker.Container{
-			ID: fmt.Sprintf("%064x", i), Name: ContainerName(name), Image: sp.Spec.Image, State: "running",
+		id := fmt.Sprintf("%064x", i)
+		rt.containers[id] = &docker.Container{
+			ID: id, Name: ContainerName(name), Image: sp.Spec.Image, State: "running",
 			Labels: map[string]string{docker.LabelManaged: "true", docker.LabelSpec: name, docker.LabelSpecHash: hash,
 				docker.LabelInstance: "bench", labelGrace: "10s", labelStopSignal: "SIGTERM"},
-		})
+		}
 	}
 	st := &benchStore{Store: s}
 	c := New(rt, st, nil, Options{Instance: "bench"})
@@ -124,73 +123,4 @@ type benchStore struct {
 func (s *benchStore) Commit(c store.Change) ([]model.Event, bool, error) {
 	s.commits.Add(1)
 	return s.Store.Commit(c)
-}
-
-// benchRuntime is a daemon whose containers all run and never change: the
-// only calls a converged agent makes are List and Wait.
-type benchRuntime struct {
-	byID, bySpec map[string]docker.Container
-	all          []docker.Container
-	unexpected   atomic.Int64 // calls a converged agent must not make
-}
-
-func (r *benchRuntime) refuse() error {
-	r.unexpected.Add(1)
-	return errors.New("unexpected call in a no-op reconcile")
-}
-
-func (r *benchRuntime) add(c docker.Container) {
-	r.byID[c.ID] = c
-	r.bySpec[c.Labels[docker.LabelSpec]] = c
-	r.all = append(r.all, c)
-}
-
-func (r *benchRuntime) Ping(context.Context) error { return nil }
-
-func (r *benchRuntime) List(_ context.Context, sel map[string]string) ([]docker.Container, error) {
-	if name, ok := sel[docker.LabelSpec]; ok {
-		if c, ok := r.bySpec[name]; ok {
-			return []docker.Container{c}, nil
-		}
-		return nil, nil
-	}
-	return slices.Clone(r.all), nil
-}
-
-func (r *benchRuntime) Inspect(_ context.Context, id string) (docker.Container, error) {
-	c, ok := r.byID[id]
-	if !ok {
-		return docker.Container{}, docker.ErrNotFound
-	}
-	c.Inspected = true
-	return c, nil
-}
-
-func (r *benchRuntime) Create(context.Context, docker.CreateRequest) (string, error) {
-	return "", r.refuse()
-}
-func (r *benchRuntime) Start(context.Context, string) error               { return r.refuse() }
-func (r *benchRuntime) Stop(context.Context, string, time.Duration) error { return r.refuse() }
-func (r *benchRuntime) Kill(context.Context, string, string) error        { return r.refuse() }
-func (r *benchRuntime) Remove(context.Context, string) error              { return r.refuse() }
-
-// Wait blocks like a real wait on a container that keeps running.
-func (r *benchRuntime) Wait(ctx context.Context, _ string) (model.ContainerExit, error) {
-	<-ctx.Done()
-	return model.ContainerExit{}, ctx.Err()
-}
-
-func (r *benchRuntime) Logs(context.Context, string, docker.LogOptions) (io.ReadCloser, error) {
-	return nil, r.refuse()
-}
-func (r *benchRuntime) Exec(context.Context, string, []string) (docker.ExecResult, error) {
-	return docker.ExecResult{}, r.refuse()
-}
-func (r *benchRuntime) ImagePresent(context.Context, string) (bool, error) { return true, nil }
-func (r *benchRuntime) Pull(context.Context, string) error                 { return r.refuse() }
-
-func (r *benchRuntime) Events(ctx context.Context, _ time.Time, _ map[string]string) (<-chan docker.Event, <-chan error) {
-	errs := make(chan error, 1)
-	go func() { <-ctx.Done(); errs <- ctx.Err() }()
-	return make(chan docker.Event), errs
 }

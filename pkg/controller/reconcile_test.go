@@ -126,7 +126,12 @@ func (f *fakeRuntime) Stop(_ context.Context, id string, _ time.Duration) error 
 	return nil
 }
 
-func (f *fakeRuntime) Kill(context.Context, string, string) error { return errors.New("not used") }
+func (f *fakeRuntime) Kill(context.Context, string, string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("kill")
+	return errors.New("not used")
+}
 
 func (f *fakeRuntime) Remove(_ context.Context, id string) error {
 	f.mu.Lock()
@@ -142,15 +147,41 @@ func (f *fakeRuntime) Wait(ctx context.Context, _ string) (model.ContainerExit, 
 }
 
 func (f *fakeRuntime) Logs(context.Context, string, docker.LogOptions) (io.ReadCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("logs")
 	return io.NopCloser(strings.NewReader("")), nil
 }
 
 func (f *fakeRuntime) Exec(context.Context, string, []string) (docker.ExecResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("exec")
 	return docker.ExecResult{}, errors.New("not used")
 }
 
 func (f *fakeRuntime) ImagePresent(context.Context, string) (bool, error) { return true, nil }
-func (f *fakeRuntime) Pull(context.Context, string) error                 { return errors.New("no registry") }
+
+func (f *fakeRuntime) Pull(context.Context, string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("pull")
+	return errors.New("no registry")
+}
+
+// changes counts the calls a converged agent must not make: everything
+// but Ping, List, Wait, ImagePresent and Events.
+func (f *fakeRuntime) changes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for op, c := range f.calls {
+		if op != "list" {
+			n += c
+		}
+	}
+	return n
+}
 
 func (f *fakeRuntime) Events(ctx context.Context, _ time.Time, _ map[string]string) (<-chan docker.Event, <-chan error) {
 	errs := make(chan error, 1)
