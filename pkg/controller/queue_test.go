@@ -121,3 +121,20 @@ func TestQueueAddAfterKeepsEarliest(t *testing.T) {
 		t.Fatalf("AddAfter(0) did not add at once")
 	}
 }
+
+func TestQueueReportsHowLongANameWaited(t *testing.T) {
+	q := NewQueue()
+	now := time.Unix(100, 0)
+	q.now = func() time.Time { return now }
+	var waits []time.Duration
+	q.OnGet = func(d time.Duration) { waits = append(waits, d) }
+	q.Add("a")
+	now = now.Add(3 * time.Second)
+	q.Add("a") // a duplicate does not restart the clock
+	now = now.Add(2 * time.Second)
+	name, _ := q.Get()
+	q.Done(name)
+	if len(waits) != 1 || waits[0] != 5*time.Second {
+		t.Fatalf("waits = %v, want [5s]", waits)
+	}
+}
