@@ -164,10 +164,6 @@ func (f *fakeRuntime) stopLocked(c *docker.Container, code int) {
 }
 
 func (f *fakeRuntime) Stop(_ context.Context, id string, _ time.Duration) error {
-	return f.Kill(context.Background(), id, "SIGTERM")
-}
-
-func (f *fakeRuntime) Kill(_ context.Context, id, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(); err != nil {

@@ -158,7 +158,6 @@ func (f *fakeRuntime) Create(context.Context, docker.CreateRequest) (string, err
 }
 func (f *fakeRuntime) Start(context.Context, string) error                { return errUnused }
 func (f *fakeRuntime) Stop(context.Context, string, time.Duration) error  { return errUnused }
-func (f *fakeRuntime) Kill(context.Context, string, string) error         { return errUnused }
 func (f *fakeRuntime) Remove(context.Context, string) error               { return errUnused }
 func (f *fakeRuntime) ImagePresent(context.Context, string) (bool, error) { return false, errUnused }
 func (f *fakeRuntime) Pull(context.Context, string) error                 { return errUnused }

@@ -126,13 +126,6 @@ func (f *fakeRuntime) Stop(_ context.Context, id string, _ time.Duration) error 
 	return nil
 }
 
-func (f *fakeRuntime) Kill(context.Context, string, string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("kill")
-	return errors.New("not used")
-}
-
 func (f *fakeRuntime) Remove(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

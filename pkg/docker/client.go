@@ -19,7 +19,7 @@ type Options struct {
 	Log  *slog.Logger
 	// Observe, when set, is called once for every daemon call with a short
 	// operation name from a fixed set (ping, list, inspect, create, start,
-	// stop, kill, remove, wait, logs, exec_create, exec_attach,
+	// stop, remove, wait, logs, exec_create, exec_attach,
 	// exec_inspect, image_inspect, pull, events), its latency and the
 	// daemon's own error (a NotFound that Remove or ImagePresent turn into
 	// a normal answer is still reported). Streams (wait, events) report

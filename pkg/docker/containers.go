@@ -142,16 +142,6 @@ func (c *Client) Stop(ctx context.Context, id string, grace time.Duration) error
 	return nil
 }
 
-// Kill sends signal now. A container that is not running answers with an
-// error wrapping ErrConflict.
-func (c *Client) Kill(ctx context.Context, id, signal string) error {
-	err := c.do("kill", func() error { return c.api.ContainerKill(ctx, id, signal) })
-	if err != nil {
-		return fmt.Errorf("kill container %s with %s: %w", id, signal, err)
-	}
-	return nil
-}
-
 // Remove removes a container, killing it if needed. Named volumes stay:
 // they hold data the next container of the spec expects to find.
 func (c *Client) Remove(ctx context.Context, id string) error {

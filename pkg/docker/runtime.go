@@ -102,8 +102,6 @@ type Runtime interface {
 	// Stop sends the container's stop signal (set at create time) and
 	// SIGKILL after grace.
 	Stop(ctx context.Context, id string, grace time.Duration) error
-	// Kill sends a signal now.
-	Kill(ctx context.Context, id, signal string) error
 	// Remove removes a container (forced); a missing one is not an error.
 	Remove(ctx context.Context, id string) error
 	// Wait blocks until the container is not running and returns how it

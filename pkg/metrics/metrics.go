@@ -48,7 +48,7 @@ type Metrics struct {
 }
 
 // DockerOps are the daemon operations measured, pre-created at zero.
-var DockerOps = []string{"ping", "list", "inspect", "create", "start", "stop", "kill", "remove",
+var DockerOps = []string{"ping", "list", "inspect", "create", "start", "stop", "remove",
 	"wait", "logs", "exec_create", "exec_attach", "exec_inspect", "image_inspect", "pull", "events"}
 
 // ContainerOps are the changes the agent makes to containers.
