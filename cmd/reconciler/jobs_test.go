@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -67,6 +68,7 @@ func startJobAgent(t *testing.T) *jobAgent {
 		h.ServeHTTP(w, r)
 	}))
 	srv.Listener = l
+	srv.Config.ConnContext = api.SocketPeer(os.Getuid(), api.RoleEdit) // the agent's own user: admin
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return a

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -43,9 +42,20 @@ type Config struct {
 	Version      string
 	Revision     string
 	// APIAddr, when set, serves the API on TCP too, only to requests
-	// bearing APIToken.
+	// bearing APIToken (as admin) or a token of the APITokens file.
 	APIAddr  string
 	APIToken string
+	// APITokens is a file of "token,name,role" lines (mode 0600 or
+	// stricter).
+	APITokens string
+	// SocketRole is the role of unix-socket peers other than root and the
+	// agent's own user, who are admin.
+	SocketRole string
+	// AuditLog, when set, is the file that gets a JSON line for every API
+	// write and exec.
+	AuditLog string
+	// HTTP bounds the connections of every listener.
+	HTTP HTTPLimits
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -60,6 +70,8 @@ func Defaults() Config {
 		Workers:      4,
 		ExitsPerSpec: 50,
 		LockTimeout:  2 * time.Second,
+		SocketRole:   "edit",
+		HTTP:         DefaultHTTPLimits(),
 	}
 }
 
@@ -80,6 +92,9 @@ type Agent struct {
 
 // Run runs the agent until ctx is cancelled or a part fails.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.HTTP.check(); err != nil {
+		return err
+	}
 	policy, err := loadPolicy(cfg.PolicyFile)
 	if err != nil {
 		return err
@@ -101,12 +116,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	apiListeners, err := a.listenAPI()
+	apiListeners, audit, err := a.listenAPI()
 	if err != nil {
 		health.Close()
 		return err
 	}
-	g.Go(func() error { return serve(ctx, health, a.healthHandler(), log.With("component", "metrics")) })
+	if audit != nil {
+		defer audit.Close()
+	}
+	g.Go(func() error {
+		return serve(ctx, health, a.healthHandler(), cfg.HTTP, nil, log.With("component", "metrics"))
+	})
 	// READY=1 goes out once the state is open and every listener is bound,
 	// not when Docker answers: the daemon may start long after the agent.
 	g.Go(func() error { return a.notifySystemd(ctx) })
@@ -215,21 +235,4 @@ func listenTCP(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
 	}
 	return l, nil
-}
-
-// serve runs an HTTP server on l until ctx ends, then shuts it down.
-func serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	log.Info("listening", "addr", l.Addr().String())
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	return nil
 }

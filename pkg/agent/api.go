@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 
 	"golang.org/x/sync/errgroup"
 
@@ -17,41 +18,99 @@ import (
 type apiListener struct {
 	net.Listener
 	handler http.Handler
+	// connContext identifies a socket peer; nil on TCP, where the token
+	// does.
+	connContext func(context.Context, net.Conn) context.Context
 }
 
 // listenAPI opens the API's unix socket and, when asked, its TCP address,
 // which is never served without a bearer token. It runs before the agent
 // connects to Docker: specs can be applied and listed while the daemon is
-// away.
-func (a *Agent) listenAPI() ([]apiListener, error) {
+// away. The audit log it opens, if any, is closed by the caller.
+func (a *Agent) listenAPI() ([]apiListener, *api.AuditLog, error) {
 	cfg := a.Config
-	if cfg.APIAddr != "" && cfg.APIToken == "" {
-		return nil, errors.New("--api-addr needs --api-token-file: the TCP API is never served without a bearer token")
+	socketRole, err := api.ParseRole(cfg.SocketRole)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--socket-role: %w", err)
+	}
+	tokens, err := loadTokens(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.APIAddr != "" && len(tokens) == 0 {
+		return nil, nil, errors.New("--api-addr needs --api-tokens or --api-token-file: the TCP API is never served without a bearer token")
+	}
+	var audit *api.AuditLog
+	if cfg.AuditLog != "" {
+		if audit, err = api.OpenAuditLog(cfg.AuditLog, a.log); err != nil {
+			return nil, nil, err
+		}
 	}
 	h := api.NewHandler(api.Deps{
 		Store: a.Store, Recorder: a.Recorder, Runtime: a.runtime, Policy: a.Policy,
 		Changed: a.desiredChanged, FileErrors: a.fileErrors,
-		Instance: a.Store.InstanceID(), Version: cfg.Version, Log: a.log,
+		Instance: a.Store.InstanceID(), Version: cfg.Version, Log: a.log, Audit: audit,
 	})
+	closeAudit := func() {
+		if audit != nil {
+			audit.Close()
+		}
+	}
 	unix, err := api.ListenUnix(cfg.Socket)
 	if err != nil {
-		return nil, fmt.Errorf("API socket: %w", err)
+		closeAudit()
+		return nil, nil, fmt.Errorf("API socket: %w", err)
 	}
-	ls := []apiListener{{unix, h}}
+	ls := []apiListener{{unix, h, api.SocketPeer(os.Getuid(), socketRole)}}
 	if cfg.APIAddr != "" {
 		tcp, err := net.Listen("tcp", cfg.APIAddr)
 		if err != nil {
 			unix.Close()
-			return nil, fmt.Errorf("API address %s: %w", cfg.APIAddr, err)
+			closeAudit()
+			return nil, nil, fmt.Errorf("API address %s: %w", cfg.APIAddr, err)
 		}
-		ls = append(ls, apiListener{tcp, api.TokenAuth(cfg.APIToken, h)})
+		ls = append(ls, apiListener{tcp, api.TokenAuth(tokens, h), nil})
 	}
-	return ls, nil
+	return ls, audit, nil
+}
+
+// loadTokens reads the TCP API's tokens: the --api-tokens file, and the
+// admin token of --api-token-file.
+func loadTokens(cfg Config) ([]api.Token, error) {
+	var tokens []api.Token
+	if cfg.APITokens != "" {
+		data, err := readStrictlyPrivate("--api-tokens", cfg.APITokens)
+		if err != nil {
+			return nil, err
+		}
+		if tokens, err = api.ParseTokens(cfg.APITokens, data); err != nil {
+			return nil, fmt.Errorf("--api-tokens: %w", err)
+		}
+	}
+	if cfg.APIToken != "" {
+		tokens = append(tokens, api.NewToken(cfg.APIToken, "api-token-file", api.RoleAdmin))
+	}
+	return tokens, nil
+}
+
+// readStrictlyPrivate reads a file that must be readable by its owner
+// alone (mode 0600 or stricter): a token file grants every role in it.
+func readStrictlyPrivate(what, path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s %s has mode %#o: it must be 0600 or stricter (chmod 600 %s)", what, path, perm, path)
+	}
+	return ReadPrivateFile(what, path)
 }
 
 func (a *Agent) serveAPI(ctx context.Context, g *errgroup.Group, ls []apiListener) {
 	for _, l := range ls {
-		g.Go(func() error { return serve(ctx, l.Listener, l.handler, a.log.With("component", "api")) })
+		g.Go(func() error {
+			return serve(ctx, l.Listener, l.handler, a.Config.HTTP, l.connContext, a.log.With("component", "api"))
+		})
 	}
 }
 

@@ -76,7 +76,7 @@ func newFixture(t *testing.T, opts ...func(*api.Deps)) *fixture {
 	h := api.NewHandler(d)
 	f.handler = h
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r)
+		api.AsAdmin(h).ServeHTTP(w, r)
 		select {
 		case f.ended <- r.URL.Path:
 		default:

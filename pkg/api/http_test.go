@@ -110,12 +110,19 @@ func TestTokenAuth(t *testing.T) {
 				req.Header.Set("Authorization", c.header)
 			}
 			rr := httptest.NewRecorder()
-			api.TokenAuth(c.token, ok).ServeHTTP(rr, req)
+			var tokens []api.Token
+			if c.token != "" {
+				tokens = append(tokens, api.NewToken(c.token, "ci", api.RoleView))
+			}
+			api.TokenAuth(tokens, ok).ServeHTTP(rr, req)
 			if rr.Code != c.want {
 				t.Fatalf("status %d, want %d", rr.Code, c.want)
 			}
 			if c.want == 401 && (rr.Header().Get("WWW-Authenticate") == "" || !strings.Contains(rr.Body.String(), `"message"`)) {
 				t.Fatalf("401 without a challenge or JSON body: %v %s", rr.Header(), rr.Body)
+			}
+			if c.want == 401 && rr.Header().Get("Connection") != "close" {
+				t.Fatalf("401 keeps the connection open: %v", rr.Header())
 			}
 		})
 	}
@@ -123,7 +130,7 @@ func TestTokenAuth(t *testing.T) {
 
 func TestTCPClientSendsToken(t *testing.T) {
 	f := newFixture(t)
-	srv := httptest.NewServer(api.TokenAuth("s3cret", f.handler))
+	srv := httptest.NewServer(api.TokenAuth([]api.Token{api.NewToken("s3cret", "ci", api.RoleView)}, f.handler))
 	defer srv.Close()
 	if _, err := api.NewTCPClient(srv.URL+"/", "s3cret").Version(t.Context()); err != nil {
 		t.Fatalf("right token: %v", err)

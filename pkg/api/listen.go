@@ -1,15 +1,11 @@
 package api
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -102,22 +98,4 @@ func (l *unixListener) Close() error {
 	err := l.UnixListener.Close()
 	l.once.Do(func() { _ = os.Remove(l.path) })
 	return err
-}
-
-// TokenAuth lets through only requests bearing token
-// ("Authorization: Bearer TOKEN"). An empty token refuses everything.
-func TokenAuth(token string, h http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(token))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		// Hashing first makes the comparison constant-time in the length too.
-		sum := sha256.Sum256([]byte(got))
-		if !ok || token == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="reconciler"`)
-			writeJSON(w, statusOf(errUnauthorized), errorBody(fail(errUnauthorized, "",
-				"a bearer token is required on TCP (Authorization: Bearer TOKEN; reconciler --token or RECONCILER_TOKEN)")))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }

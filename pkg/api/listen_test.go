@@ -78,7 +78,7 @@ func TestListenUnixMode(t *testing.T) {
 func serveVersion(t *testing.T, l net.Listener, path string) {
 	t.Helper()
 	f := newFixture(t)
-	srv := &http.Server{Handler: f.handler}
+	srv := &http.Server{Handler: f.handler, ConnContext: api.SocketPeer(os.Getuid(), api.RoleView)}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 	if _, err := api.NewClient(path).Version(t.Context()); err != nil {

@@ -16,8 +16,9 @@ import (
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
-// DefaultMaxBody bounds a request body when Deps.MaxBody is zero.
-const DefaultMaxBody = 1 << 20
+// DefaultMaxBody bounds a request body when Deps.MaxBody is zero: room
+// for a directory's worth of specs, not for a payload.
+const DefaultMaxBody = 256 << 10
 
 // Deps are what the API serves from.
 type Deps struct {
@@ -37,6 +38,9 @@ type Deps struct {
 	Version    string
 	Log        *slog.Logger
 	MaxBody    int64 // default DefaultMaxBody
+	// Audit, when set, gets a line for every write and exec (see
+	// routeAccess), allowed or refused.
+	Audit *AuditLog
 }
 
 type server struct {
@@ -69,23 +73,10 @@ func NewHandler(d Deps) http.Handler {
 	}
 	d.Log = d.Log.With("component", "api")
 	s := &server{Deps: d}
-	routes := []route{
-		{"GET", "/v1/version", s.version},
-		{"GET", "/v1/errors", s.fileErrors},
-		{"GET", "/v1/events", s.events},
-		{"POST", "/v1/specs", s.apply},
-		{"GET", "/v1/specs", s.list},
-		{"GET", "/v1/specs/{name}", named(s.get)},
-		{"DELETE", "/v1/specs/{name}", named(s.delete)},
-		{"GET", "/v1/specs/{name}/exits", named(s.exits)},
-		{"GET", "/v1/specs/{name}/logs", named(s.logs)},
-		{"POST", "/v1/specs/{name}/exec", named(s.exec)},
-		{"GET", "/v1/specs/{name}/inspect", named(s.inspect)},
-	}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}
-	for _, rt := range routes {
-		mux.Handle(rt.method+" "+rt.path, s.handle(rt.h))
+	for _, rt := range s.routes() {
+		mux.Handle(rt.method+" "+rt.path, s.route(rt.method+" "+rt.path, rt.h))
 		allowed[rt.path] = append(allowed[rt.path], rt.method)
 	}
 	// A path without a method matches what the routes above do not: the
@@ -112,6 +103,23 @@ func NewHandler(d Deps) http.Handler {
 		return fail(errNoRoute, "", "no endpoint %s %s (the API is under /v1)", r.Method, r.URL.Path)
 	}))
 	return s.guard(mux)
+}
+
+// routes are the API's endpoints; routeAccess says who may call each.
+func (s *server) routes() []route {
+	return []route{
+		{"GET", "/v1/version", s.version},
+		{"GET", "/v1/errors", s.fileErrors},
+		{"GET", "/v1/events", s.events},
+		{"POST", "/v1/specs", s.apply},
+		{"GET", "/v1/specs", s.list},
+		{"GET", "/v1/specs/{name}", named(s.get)},
+		{"DELETE", "/v1/specs/{name}", named(s.delete)},
+		{"GET", "/v1/specs/{name}/exits", named(s.exits)},
+		{"GET", "/v1/specs/{name}/logs", named(s.logs)},
+		{"POST", "/v1/specs/{name}/exec", named(s.exec)},
+		{"GET", "/v1/specs/{name}/inspect", named(s.inspect)},
+	}
 }
 
 // guard refuses what a browser sends and bounds request bodies.
@@ -151,9 +159,17 @@ func notFromBrowser(r *http.Request) error {
 func (s *server) handle(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
-			s.writeError(w, r, err)
+			s.answerError(w, r, err)
 		}
 	})
+}
+
+// answerError answers err, and notes it for the request's audit line.
+func (s *server) answerError(w http.ResponseWriter, r *http.Request, err error) {
+	if e := auditEntryOf(r.Context()); e != nil {
+		e.err = err
+	}
+	s.writeError(w, r, err)
 }
 
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {

@@ -26,6 +26,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	auditSpecs(r.Context(), specNames(specs)...)
 	if err := s.Policy.CheckAll(specs).Err(); err != nil {
 		return err
 	}
@@ -55,6 +56,14 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+func specNames(specs []*spec.Spec) []string {
+	names := make([]string, len(specs))
+	for i, sp := range specs {
+		names[i] = sp.Metadata.Name
+	}
+	return names
 }
 
 // plan says what storing sp would do. A spec from a file is refused: the

@@ -119,6 +119,7 @@ func TestSystemdUnit(t *testing.T) {
 		{"Service", "StateDirectory", "reconciler"},
 		{"Service", "RuntimeDirectory", "reconciler"},
 		{"Service", "ConfigurationDirectory", "reconciler"},
+		{"Service", "LogsDirectory", "reconciler"},
 		{"Service", "ProtectSystem", "strict"},
 		{"Service", "ProtectHome", "yes"},
 		{"Service", "NoNewPrivileges", "yes"},
@@ -191,11 +192,13 @@ func TestSystemdUnit(t *testing.T) {
 		"specs-dir": path.Join("/etc", u.get("Service", "ConfigurationDirectory")),
 		"state":     path.Join("/var/lib", u.get("Service", "StateDirectory")),
 		"socket":    path.Join("/run", u.get("Service", "RuntimeDirectory")),
+		"audit-log": path.Join("/var/log", u.get("Service", "LogsDirectory")),
 	}
 	for flag, want := range map[string]string{
 		"specs-dir": "/etc/reconciler/specs",
 		"state":     "/var/lib/reconciler/state.db",
 		"socket":    "/run/reconciler/reconciler.sock",
+		"audit-log": "/var/log/reconciler/audit.log", // on by default under systemd
 	} {
 		if flags[flag] != want {
 			t.Errorf("ExecStart --%s %q, want %q", flag, flags[flag], want)

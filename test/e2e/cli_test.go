@@ -283,7 +283,7 @@ var _ = Describe("CLI", func() {
 		res := (&Agent{Dir: dir}).runCLI(ctx, "agent", "--api-addr", addr, "--state", filepath.Join(dir, "state.db"),
 			"--socket", filepath.Join(dir, "api.sock"), "--specs-dir", dir, "--metrics-addr", freeAddr())
 		Expect(res.code).NotTo(BeZero())
-		Expect(res.stderr).To(ContainSubstring("--api-addr needs --api-token-file"))
+		Expect(res.stderr).To(ContainSubstring("--api-addr needs --api-tokens or --api-token-file"))
 
 		tokenFile := filepath.Join(dir, "token")
 		Expect(os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600)).To(Succeed())
