@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -9,9 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/reconciler/reconciler/pkg/api"
+	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/model"
 )
 
 var roles = []api.Role{api.RoleView, api.RoleEdit, api.RoleExec, api.RoleAdmin}
@@ -244,5 +249,62 @@ func TestAuditLog(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit lines\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestStreamsOutliveServerDeadlines serves the API with read and write
+// timeouts far shorter than a follow or an exec: those routes lift them,
+// and an apply that takes as long is cut, which shows the deadlines bite.
+func TestStreamsOutliveServerDeadlines(t *testing.T) {
+	const deadline = 300 * time.Millisecond
+	const slow = 4 * deadline
+	var slowApply atomic.Bool
+	f := newFixture(t, func(d *api.Deps) {
+		d.Changed = func(string) {
+			if slowApply.Load() {
+				time.Sleep(slow)
+			}
+		}
+	})
+	f.rt.add(managed("c1", "web", "running"))
+	f.rt.exec = func(string, []string) (docker.ExecResult, error) {
+		time.Sleep(slow)
+		return docker.ExecResult{ExitCode: 3}, nil
+	}
+	srv := httptest.NewUnstartedServer(api.AsAdmin(f.handler))
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = deadline, deadline
+	srv.Start()
+	defer srv.Close()
+	c := api.NewTCPClient(srv.URL, "")
+	f.apply(specYAML("web", "box"))
+
+	slowApply.Store(true)
+	if _, err := c.Apply(t.Context(), []byte(specYAML("web", "other")), "application/yaml", false); err == nil {
+		t.Fatalf("an apply that took %v was answered with a %v write timeout", slow, deadline)
+	}
+	slowApply.Store(false)
+
+	res, err := c.Exec(t.Context(), "web", []string{"sleep"})
+	if err != nil || res.ExitCode != 3 {
+		t.Fatalf("an exec of %v: %+v, %v", slow, res, err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	evs := make(chan model.Event, 10)
+	go func() {
+		_ = c.FollowEvents(ctx, api.EventQuery{Spec: "web"}, func(ev model.Event) error { evs <- ev; return nil })
+	}()
+	time.Sleep(slow)
+	f.rec.Event("web", model.EventNormal, "Late", "after the deadlines")
+	for {
+		select {
+		case ev := <-evs:
+			if ev.Reason == "Late" {
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("a follow lasting %v missed its event", slow)
+		}
 	}
 }
