@@ -98,6 +98,9 @@ func applyFile(ctx context.Context, cl *api.Client, w io.Writer, path string, dr
 	if err != nil {
 		return err
 	}
+	if len(data) > api.DefaultMaxBody {
+		return fmt.Errorf("%s is %d bytes, over the %d the API accepts in one request: split it, or put it in the agent's specs directory", path, len(data), api.DefaultMaxBody)
+	}
 	ctype := "application/yaml"
 	if filepath.Ext(path) == ".json" {
 		ctype = "application/json"

@@ -133,3 +133,15 @@ func TestLocateNamesTheAppliedFile(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestApplyRefusesAFileOverTheAPIsBodyLimit(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", api.DefaultMaxBody)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// No agent: the file is refused before any connection.
+	_, err := runClient(t, "apply", "-f", big, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if err == nil || !strings.Contains(err.Error(), big+" is 262147 bytes, over the 262144 the API accepts") {
+		t.Fatalf("apply of a file over the body limit: %v", err)
+	}
+}

@@ -1,8 +1,12 @@
 // Package api is the agent's HTTP API and the Go client the CLI uses.
 //
 // The API listens on a unix socket (mode 0660, see ListenUnix) and, when
-// asked, on TCP behind a bearer token (TokenAuth). Bodies and answers are
-// JSON; every error is a JSON Error. Requests a browser sends (an Origin
+// asked, on TCP behind bearer tokens (TokenAuth). Every request carries an
+// Identity: a token's name and role, or a socket peer's uid (SocketPeer).
+// Each route needs a role (routeAccess in roles.go; admin when it is not
+// named there), and the writes and execs go to the AuditLog. Bodies are
+// at most DefaultMaxBody; bodies and answers are JSON; every error is a
+// JSON Error. Requests a browser sends (an Origin
 // header, or a Sec-Fetch-Site other than "none") are refused, so a web page
 // cannot drive the agent through DNS rebinding or CSRF.
 //
