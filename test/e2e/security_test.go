@@ -194,6 +194,33 @@ var _ = Describe("API roles and audit", func() {
 			len(roleTokens)*(len(verbs)+1), len(recs))
 	})
 
+	It("refuses to start with a tokens file others may read, a bad line, or an unknown --socket-role", func(ctx SpecContext) {
+		dir := GinkgoT().TempDir()
+		write := func(name, content string, mode os.FileMode) string {
+			p := filepath.Join(dir, name)
+			Expect(os.WriteFile(p, []byte(content), mode)).To(Succeed())
+			Expect(os.Chmod(p, mode)).To(Succeed())
+			return p
+		}
+		good := write("good.csv", "s3cret-good,ci,edit\n", 0o600)
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--api-tokens", write("group.csv", "s3cret-group,ci,edit\n", 0o640)}, "group.csv has mode 0640: it must be 0600 or stricter"},
+			{[]string{"--api-tokens", write("bad.csv", "# ok\ns3cret-bad,ci,root\n", 0o600)}, `bad.csv:2: role "root": use view, edit, exec or admin`},
+			{[]string{"--api-tokens", good, "--socket-role", "owner"}, `--socket-role: role "owner"`},
+		} {
+			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			res := exec2(rctx, append([]string{"agent", "--specs-dir", dir, "--state", filepath.Join(dir, "state.db"),
+				"--socket", filepath.Join(dir, "api.sock"), "--metrics-addr", freeAddr(), "--api-addr", freeAddr()}, c.args...)...)
+			cancel()
+			Expect(res.err).To(HaveOccurred(), "started with %v", c.args)
+			Expect(res.stderr).To(ContainSubstring(c.want))
+			Expect(res.stderr).NotTo(ContainSubstring("s3cret"))
+		}
+	})
+
 	It("gives a socket peer other than root --socket-role", func(ctx SpecContext) {
 		// The socket is 0660 and owned by the agent's user (root here). An
 		// operator grants it to a group; the test does the same: the
