@@ -50,8 +50,10 @@ func (l HTTPLimits) check() error {
 func serve(ctx context.Context, l net.Listener, h http.Handler, lim HTTPLimits,
 	connContext func(context.Context, net.Conn) context.Context, log *slog.Logger) error {
 	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: lim.ReadTimeout,
+		Handler: h,
+		// Headers come first and are small: a client that has sent none
+		// after 10s holds a slot for nothing.
+		ReadHeaderTimeout: min(10*time.Second, lim.ReadTimeout),
 		ReadTimeout:       lim.ReadTimeout,
 		WriteTimeout:      lim.WriteTimeout,
 		IdleTimeout:       lim.IdleTimeout,

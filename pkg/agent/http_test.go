@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -46,6 +47,29 @@ func TestLoadTokensModes(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%s: the error shows the token: %v", tc.name, err)
 		}
+	}
+}
+
+func TestTokensFileOfAnotherUserIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.csv")
+	if err := os.WriteFile(path, []byte("s3cret,ci,edit\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	owner, self := os.Getuid(), os.Getuid()+1 // the agent is someone else
+	if owner == 0 {
+		// Root's files are always trusted: give this one away.
+		owner, self = 65534, 0
+		if err := os.Chown(path, owner, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := readStrictlyPrivate("--api-tokens", path, self)
+	want := fmt.Sprintf("is owned by uid %d: it must be root's or the agent's user's", owner)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("%v, want an error saying %q", err, want)
+	}
+	if _, err := readStrictlyPrivate("--api-tokens", path, owner); err != nil {
+		t.Fatalf("the agent's own file: %v", err)
 	}
 }
 
