@@ -95,8 +95,10 @@ var _ = Describe("API roles and audit", func() {
 		Expect(fi.Mode().Perm()).To(Equal(os.FileMode(0o600)))
 
 		By("a running container to read from and exec into, applied over the socket as root")
-		a.mustCLI(ctx, "apply", "-f", a.writeFile("web.yaml", cliSpec("web", []string{"sleep"})))
-		Eventually(func() string { return a.mustCLI(ctx, "get", "web") }).WithTimeout(converge).Should(MatchRegexp(`web\s+Running`))
+		// Container names are the daemon's to share: this run's names.
+		web := fname("web")
+		a.mustCLI(ctx, "apply", "-f", a.writeFile("web.yaml", cliSpec(web, []string{"sleep"})))
+		Eventually(func() string { return a.mustCLI(ctx, "get", web) }).WithTimeout(converge).Should(MatchRegexp(web + `\s+Running`))
 
 		type verb struct {
 			name, need string
@@ -104,19 +106,19 @@ var _ = Describe("API roles and audit", func() {
 		}
 		verbs := []verb{
 			{"get", "view", func(roleToken) []string { return []string{"get"} }},
-			{"get", "view", func(roleToken) []string { return []string{"describe", "web"} }},
-			{"logs", "view", func(roleToken) []string { return []string{"logs", "--tail", "1", "web"} }},
-			{"exits", "view", func(roleToken) []string { return []string{"exits", "web"} }},
+			{"get", "view", func(roleToken) []string { return []string{"describe", web} }},
+			{"logs", "view", func(roleToken) []string { return []string{"logs", "--tail", "1", web} }},
+			{"exits", "view", func(roleToken) []string { return []string{"exits", web} }},
 			{"events", "view", func(roleToken) []string { return []string{"events"} }},
 			{"apply", "edit", func(t roleToken) []string {
-				return []string{"apply", "-f", a.writeFile("scratch-"+t.role+".yaml", cliSpec("scratch-"+t.role, []string{"sleep"}))}
+				return []string{"apply", "-f", a.writeFile("scratch-"+t.role+".yaml", cliSpec(fname("scratch-"+t.role), []string{"sleep"}))}
 			}},
-			{"delete", "edit", func(t roleToken) []string { return []string{"delete", "scratch-" + t.role} }},
+			{"delete", "edit", func(t roleToken) []string { return []string{"delete", fname("scratch-" + t.role)} }},
 			{"apply", "edit", func(t roleToken) []string { // run
-				return []string{"run", "job-" + t.role, "--image", images.BoxImage, "--label", testLabel + "=" + runID,
+				return []string{"run", fname("job-" + t.role), "--image", images.BoxImage, "--label", testLabel + "=" + runID,
 					"--network", "none", "--start-timeout", "0", "--", "exit", "--code", "0"}
 			}},
-			{"exec", "exec", func(roleToken) []string { return []string{"exec", "web", "--", "/box", "exit", "--code", "0"} }},
+			{"exec", "exec", func(roleToken) []string { return []string{"exec", web, "--", "/box", "exit", "--code", "0"} }},
 		}
 		var want []auditKey
 		for _, t := range roleTokens {
@@ -147,15 +149,15 @@ var _ = Describe("API roles and audit", func() {
 				default:
 					k.spec = args[1]
 					if args[0] == "apply" {
-						k.spec = "scratch-" + t.role
+						k.spec = fname("scratch-" + t.role)
 					}
 				}
 				want = append(want, k)
 			}
 
 			By("inspect, which shows the environment, needs exec: " + t.role)
-			status, e := apiCall(ctx, http.DefaultClient, http.MethodGet, "http://"+addr+"/v1/specs/web/inspect", t.token, nil)
-			k := auditKey{t.name, "inspect", "web", 200}
+			status, e := apiCall(ctx, http.DefaultClient, http.MethodGet, "http://"+addr+"/v1/specs/"+web+"/inspect", t.token, nil)
+			k := auditKey{t.name, "inspect", web, 200}
 			if roleRank[t.role] < roleRank["exec"] {
 				Expect(status).To(Equal(403))
 				Expect(e.Message).To(Equal(refusal("exec", "inspect", who, t.role)))
@@ -284,31 +286,32 @@ var _ = Describe("API roles and audit", func() {
 		Expect(fi.Sys().(*syscall.Stat_t).Gid).To(Equal(uint32(65534)), "the socket took its directory's group")
 
 		By("default --socket-role edit: nobody applies, reads and deletes, but may not exec")
-		Expect(peer("apply", "-f", specFile("peer-web")).code).To(Equal(0))
-		Eventually(func() string { return peer("get", "peer-web").stdout }).WithTimeout(converge).Should(MatchRegexp(`peer-web\s+Running`))
-		res := peer("exec", "peer-web", "--", "/box", "exit", "--code", "0")
+		web := fname("peer-web")
+		Expect(peer("apply", "-f", specFile(web)).code).To(Equal(0))
+		Eventually(func() string { return peer("get", web).stdout }).WithTimeout(converge).Should(MatchRegexp(web + `\s+Running`))
+		res := peer("exec", web, "--", "/box", "exit", "--code", "0")
 		Expect(res.code).To(Equal(1))
 		Expect(res.stderr).To(ContainSubstring(refusal("exec", "exec", who, "edit")))
 		By("root, on the same socket, is admin")
-		Expect(a.runCLI(ctx, "exec", "peer-web", "--", "/box", "exit", "--code", "0").code).To(Equal(0))
-		Expect(peer("delete", "peer-web").code).To(Equal(0))
+		Expect(a.runCLI(ctx, "exec", web, "--", "/box", "exit", "--code", "0").code).To(Equal(0))
+		Expect(peer("delete", web).code).To(Equal(0))
 
 		By("--socket-role view: nobody reads, and may not apply")
 		a.Stop()
 		a.ExtraArgs = append(a.ExtraArgs, "--socket-role", "view")
 		a.Start()
 		Expect(peer("get").code).To(Equal(0))
-		res = peer("apply", "-f", specFile("peer-two"))
+		res = peer("apply", "-f", specFile(fname("peer-two")))
 		Expect(res.code).To(Equal(1))
 		Expect(res.stderr).To(ContainSubstring(refusal("edit", "apply", who, "view")))
 
 		By("the audit log names nobody by uid and name")
 		recs := readAudit(auditLog)
 		Expect(auditKeys(recs)).To(Equal([]auditKey{
-			{nobody.Username, "apply", "peer-web", 200},
-			{nobody.Username, "exec", "peer-web", 403},
-			{"root", "exec", "peer-web", 200},
-			{nobody.Username, "delete", "peer-web", 200},
+			{nobody.Username, "apply", web, 200},
+			{nobody.Username, "exec", web, 403},
+			{"root", "exec", web, 200},
+			{nobody.Username, "delete", web, 200},
 			{nobody.Username, "apply", "", 403},
 		}))
 		for _, r := range recs {
@@ -451,12 +454,13 @@ var _ = Describe("HTTP limits", func() {
 			_ = cl.FollowEvents(fctx, api.EventQuery{}, func(ev model.Event) error { evs <- ev.Reason + " " + ev.Spec; return nil })
 		}()
 		time.Sleep(2 * deadline) // the follow must outlast both deadlines: waiting is the test
-		_, err := cl.Apply(ctx, []byte(cliSpec("late", []string{"sleep"})), "application/yaml", true)
+		late := fname("late")
+		_, err := cl.Apply(ctx, []byte(cliSpec(late, []string{"sleep"})), "application/yaml", true)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = cl.Apply(ctx, []byte(cliSpec("late", []string{"sleep"})), "application/yaml", false)
+		_, err = cl.Apply(ctx, []byte(cliSpec(late, []string{"sleep"})), "application/yaml", false)
 		Expect(err).NotTo(HaveOccurred())
-		Eventually(evs).WithTimeout(10 * time.Second).Should(Receive(Equal("Applied late")))
-		Expect(cl.Delete(ctx, "late")).To(Succeed())
+		Eventually(evs).WithTimeout(10 * time.Second).Should(Receive(Equal("Applied " + late)))
+		Expect(cl.Delete(ctx, late)).To(Succeed())
 
 		By("a body over 256 KiB gets 413 on TCP and on the socket; one under it is served")
 		unix := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -464,7 +468,7 @@ var _ = Describe("HTTP limits", func() {
 			return d.DialContext(ctx, "unix", a.Socket)
 		}}}
 		padded := func(size int) []byte {
-			doc := cliSpec("padded", []string{"sleep"})
+			doc := cliSpec(fname("padded"), []string{"sleep"})
 			pad := strings.Repeat("#"+strings.Repeat("x", 99)+"\n", (size-len(doc))/101+1)
 			return []byte(pad + doc)
 		}
