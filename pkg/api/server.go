@@ -17,7 +17,7 @@ import (
 )
 
 // DefaultMaxBody bounds a request body when Deps.MaxBody is zero: room
-// for a directory's worth of specs, not for a payload.
+// for a file of specs (the CLI sends one file a request), not a payload.
 const DefaultMaxBody = 256 << 10
 
 // Deps are what the API serves from.
