@@ -26,7 +26,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Policy.CheckAll(specs).Err(); err != nil {
+	if err := s.Policy.Get().CheckAll(specs).Err(); err != nil {
 		return err
 	}
 
