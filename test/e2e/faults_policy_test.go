@@ -214,6 +214,8 @@ func refusedRestartScenario(ctx SpecContext) {
 	id, err := "", error(nil)
 	Eventually(func() error { id, err = runningOf(ctx, dcli, instance, name)(); return err }).WithTimeout(setupBudget).Should(Succeed())
 
+	// Running is recorded after the start call returned (and was counted).
+	Eventually(a.phase(ctx, name)).WithTimeout(converge).Should(Equal(model.PhaseRunning))
 	Expect(os.Remove(src)).To(Succeed())
 	before := a.Metrics()
 	Expect(dcli.ContainerKill(ctx, id, "SIGKILL")).To(Succeed())
