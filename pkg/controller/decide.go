@@ -90,6 +90,9 @@ func decide(d Desired, o Observed, h model.History, now time.Time) Action {
 // agent does not take down a workload because its policy changed). What
 // is observed is still recorded, and a job's deadline still ends it.
 func refused(a Action, d Desired, o Observed, h model.History) Action {
+	if a.History.Done && (a.Phase == model.PhaseSucceeded || a.Phase == model.PhaseFailed) {
+		return a // a finished job runs nothing more anyway: its outcome says more
+	}
 	switch a.Kind {
 	case ActInspect, ActRemoveStray, ActExpire:
 		return a

@@ -115,6 +115,11 @@ func TestDecideRefused(t *testing.T) {
 			model.History{SpecHash: changed.Hash, LastContainerID: "c1", LastStartedAt: t0.Add(-time.Second), ExitRecorded: true}, ActNone, "refused by policy"},
 		{"stray: still removed", d, Observed{Strays: []docker.Container{{ID: "c2"}}}, model.History{}, ActRemoveStray, ""},
 	}
+	finished := testSpec(spec.RestartNever)
+	finished.Refused = d.Refused
+	if a := decide(finished, Observed{}, model.History{SpecHash: finished.Hash, Done: true, Succeeded: true}, t0); a.Kind != ActNone || a.Phase != model.PhaseSucceeded {
+		t.Errorf("finished job: %v/%s, want it to stay Succeeded", a.Kind, a.Phase)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := decide(tc.d, tc.o, tc.h, t0)
