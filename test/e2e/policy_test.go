@@ -16,9 +16,9 @@ import (
 	"github.com/reconciler/reconciler/pkg/model"
 )
 
-// quiet is how long a test watches for something that must not happen: a
-// few resyncs, each of which would have acted on it.
-const quiet = 3 * resync
+// quietWindow is how long a test watches for something that must not
+// happen: a few resyncs, each of which would have acted on it.
+const quietWindow = 3 * resync
 
 // capSpec needs SYS_ADMIN beyond the baseline: allowed by the loose policy
 // (allowedCapabilities), refused by the default one. It runs on this
@@ -27,17 +27,18 @@ func capSpec(name string, args []string) string {
 	return Spec(name, args, "capAdd: [SYS_ADMIN]", "network: none")
 }
 
-const loosePolicy = "allowedCapabilities: [SYS_ADMIN]\n"
+// capPolicy is the loose policy that admits capSpec.
+const capPolicy = "allowedCapabilities: [SYS_ADMIN]\n"
 
-// writePolicy replaces a policy file atomically, as a config tool would.
-func writePolicy(path, content string) {
+// rewritePolicy replaces a policy file atomically, as a config tool would.
+func rewritePolicy(path, content string) {
 	tmp := path + ".tmp"
 	Expect(os.WriteFile(tmp, []byte(content), 0o600)).To(Succeed())
 	Expect(os.Rename(tmp, path)).To(Succeed())
 }
 
-// removeByHand removes a container as an operator would, behind the agent.
-func removeByHand(ctx context.Context, id string) {
+// handRemove removes a container as an operator would, behind the agent.
+func handRemove(ctx context.Context, id string) {
 	err := dcli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		Expect(err).NotTo(HaveOccurred())
@@ -64,7 +65,7 @@ func (h *policyHarness) running(ctx context.Context) string {
 // a policy that admits the spec, a container removed by hand comes back.
 func (h *policyHarness) recreatedAfterRemoval(ctx context.Context) string {
 	old := h.running(ctx)
-	removeByHand(ctx, old)
+	handRemove(ctx, old)
 	id := ""
 	Eventually(func() (err error) {
 		id, err = runningOf(ctx, dcli, h.instance, h.name)()
@@ -85,14 +86,14 @@ func (h *policyHarness) refusedButLeftRunning(ctx context.Context, id, rule stri
 		HaveField("Message", ContainSubstring("runs under a spec the policy now refuses")),
 		HaveField("Message", ContainSubstring(rule))))
 	exits := len(h.a.Exits(ctx, h.name))
-	Consistently(runningOf(ctx, dcli, h.instance, h.name)).WithTimeout(quiet).Should(Equal(id),
+	Consistently(runningOf(ctx, dcli, h.instance, h.name)).WithTimeout(quietWindow).Should(Equal(id),
 		"the running container is left running, not recreated")
 	Expect(h.a.Exits(ctx, h.name)).To(HaveLen(exits), "and never stopped")
 
-	removeByHand(ctx, id)
+	handRemove(ctx, id)
 	Eventually(func() (model.Status, error) { return h.a.Status(ctx, h.name) }).WithTimeout(converge).Should(
 		HaveField("Message", HavePrefix("refused by policy: ")))
-	Consistently(func() []container.Summary { return containers(ctx, h.name) }).WithTimeout(quiet).Should(BeEmpty(),
+	Consistently(func() []container.Summary { return containers(ctx, h.name) }).WithTimeout(quietWindow).Should(BeEmpty(),
 		"a refused spec's container is not created again")
 	st, err := h.a.Status(ctx, h.name)
 	Expect(err).NotTo(HaveOccurred())
@@ -121,7 +122,7 @@ func startUnderPolicy(ctx context.Context, content string, extra ...string) *pol
 	h := &policyHarness{name: fname("cap")}
 	dir := GinkgoT().TempDir()
 	h.policy = filepath.Join(dir, "policy.yaml")
-	writePolicy(h.policy, content)
+	rewritePolicy(h.policy, content)
 	h.a = startAgent(append([]string{"--policy", h.policy}, extra...)...)
 	h.instance = h.a.instance(ctx)
 	_, err := h.a.API().Apply(ctx, []byte(capSpec(h.name, tickArgs)), "application/yaml", false)
@@ -131,12 +132,12 @@ func startUnderPolicy(ctx context.Context, content string, extra ...string) *pol
 
 var _ = Describe("Policy where it matters", func() {
 	It("enforces a policy tightened across an agent restart, leaving the running container alone", func(ctx SpecContext) {
-		h := startUnderPolicy(ctx, loosePolicy)
+		h := startUnderPolicy(ctx, capPolicy)
 		id := h.recreatedAfterRemoval(ctx)
 
 		By("restarting the agent with the default policy")
 		h.a.Stop()
-		writePolicy(h.policy, "# the baseline\n")
+		rewritePolicy(h.policy, "# the baseline\n")
 		h.a.Start()
 		h.refusedButLeftRunning(ctx, id, "allowedCapabilities")
 		h.refusedOnce(ctx, "allowedCapabilities")
@@ -144,26 +145,26 @@ var _ = Describe("Policy where it matters", func() {
 	})
 
 	It("enforces a policy rewritten while the agent runs, reports a bad one, and converges once loosened", func(ctx SpecContext) {
-		h := startUnderPolicy(ctx, loosePolicy)
+		h := startUnderPolicy(ctx, capPolicy)
 		id := h.recreatedAfterRemoval(ctx)
 
 		By("a policy file that does not load keeps the previous policy in force")
-		writePolicy(h.policy, "allowedCapabilities: [SYS_ADMIN]\nallowEverything: true\n")
+		rewritePolicy(h.policy, "allowedCapabilities: [SYS_ADMIN]\nallowEverything: true\n")
 		Eventually(h.a.Log).WithTimeout(converge).Should(ContainSubstring("policy file refused; the previous policy stays in force"))
 		evs, err := h.a.API().Events(ctx, api.EventQuery{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(evs).To(ContainElement(And(HaveField("Reason", "InvalidPolicy"), HaveField("Type", model.EventWarning),
 			HaveField("Message", ContainSubstring(`allowEverything`)))))
-		Consistently(runningOf(ctx, dcli, h.instance, h.name)).WithTimeout(quiet).Should(Equal(id))
+		Consistently(runningOf(ctx, dcli, h.instance, h.name)).WithTimeout(quietWindow).Should(Equal(id))
 		Expect(h.a.phase(ctx, h.name)()).To(Equal(model.PhaseRunning))
 
 		By("rewriting it to the default policy")
-		writePolicy(h.policy, "# the baseline\n")
+		rewritePolicy(h.policy, "# the baseline\n")
 		h.refusedButLeftRunning(ctx, id, "allowedCapabilities")
 		h.refusedOnce(ctx, "allowedCapabilities")
 
 		By("loosening it again: the refused spec converges")
-		writePolicy(h.policy, loosePolicy)
+		rewritePolicy(h.policy, capPolicy)
 		h.running(ctx)
 		Eventually(h.a.phase(ctx, h.name)).WithTimeout(converge).Should(Equal(model.PhaseRunning))
 	})
@@ -172,15 +173,15 @@ var _ = Describe("Policy where it matters", func() {
 		// The policy path is a link into another directory, and the rescan
 		// is long: an edit of its target is seen on SIGHUP and nothing else.
 		target := filepath.Join(GinkgoT().TempDir(), "policy.yaml")
-		writePolicy(target, loosePolicy)
-		h := startUnderPolicy(ctx, loosePolicy, "--rescan", "1h")
+		rewritePolicy(target, capPolicy)
+		h := startUnderPolicy(ctx, capPolicy, "--rescan", "1h")
 		Expect(os.Remove(h.policy)).To(Succeed())
 		Expect(os.Symlink(target, h.policy)).To(Succeed())
 		id := h.recreatedAfterRemoval(ctx)
 		Eventually(h.a.phase(ctx, h.name)).WithTimeout(converge).Should(Equal(model.PhaseRunning))
 
 		Expect(os.WriteFile(target, []byte("# the baseline\n"), 0o600)).To(Succeed())
-		Consistently(h.a.phase(ctx, h.name)).WithTimeout(quiet).Should(Equal(model.PhaseRunning), "not reloaded before SIGHUP")
+		Consistently(h.a.phase(ctx, h.name)).WithTimeout(quietWindow).Should(Equal(model.PhaseRunning), "not reloaded before SIGHUP")
 		Expect(h.a.cmd.Process.Signal(syscall.SIGHUP)).To(Succeed())
 		h.refusedButLeftRunning(ctx, id, "allowedCapabilities")
 		Expect(h.a.Exited()).To(BeFalse(), "SIGHUP does not end the agent")
@@ -191,7 +192,7 @@ var _ = Describe("Policy where it matters", func() {
 		repo := filepath.Join(base, "work", "repo")
 		Expect(os.MkdirAll(filepath.Join(repo, "src"), 0o755)).To(Succeed())
 		h := &policyHarness{name: fname("bind"), policy: filepath.Join(base, "policy.yaml")}
-		writePolicy(h.policy, fmt.Sprintf("allowedBindPaths: [%s]\n", filepath.Join(base, "work")))
+		rewritePolicy(h.policy, fmt.Sprintf("allowedBindPaths: [%s]\n", filepath.Join(base, "work")))
 		h.a = startAgent("--policy", h.policy)
 		h.instance = h.a.instance(ctx)
 		src := filepath.Join(repo, "src")
@@ -228,7 +229,7 @@ var _ = Describe("Policy where it matters", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(v.Spec.Spec.CapAdd).To(Equal([]string{"SYS_ADMIN"}), "the stored definition is the refused one, not the last good")
 		Expect(a.runCLI(ctx, "get").stderr).NotTo(ContainSubstring(name+".yaml"), "a refusal by policy is not a file error")
-		Consistently(runningOf(ctx, dcli, instance, name)).WithTimeout(quiet).Should(Equal(id), "its container is neither removed nor replaced")
+		Consistently(runningOf(ctx, dcli, instance, name)).WithTimeout(quietWindow).Should(Equal(id), "its container is neither removed nor replaced")
 
 		By("a parse error still keeps the last good spec (here the refused one) in force")
 		a.WriteSpec(name+".yaml", "apiVersion: reconciler/v1\nkind: [Container\n")
@@ -258,7 +259,7 @@ var _ = Describe("Policy where it matters", func() {
 		a.Stop()
 		a.Start()
 		Eventually(func() string { return a.runCLI(ctx, "get").stderr }).WithTimeout(converge).Should(ContainSubstring(claim))
-		Consistently(runningOf(ctx, dcli, instance, name)).WithTimeout(quiet).Should(Equal(id), "b.yaml's container stays")
+		Consistently(runningOf(ctx, dcli, instance, name)).WithTimeout(quietWindow).Should(Equal(id), "b.yaml's container stays")
 		v, err := a.API().Get(ctx, name)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(v.Source.Path).To(Equal(owner))
