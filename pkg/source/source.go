@@ -1,7 +1,9 @@
 // Package source keeps the store's file-backed specs equal to the spec
 // directory: fsnotify for quick reaction, a periodic rescan because editors
 // rename and replace files and events can be lost. A file that stops
-// parsing keeps its last good specs in force and its error is reported.
+// parsing keeps its last good specs in force and its error is reported. A
+// spec name belongs to the file the store records for it. The policy is
+// not checked here but by the controller, against the policy in force.
 package source
 
 import (
@@ -318,7 +320,7 @@ func (s *Source) list() ([]string, error) {
 			out = append(out, filepath.Join(s.opts.Dir, e.Name()))
 		}
 	}
-	return out, nil // ReadDir sorts by name: the first file to define a name keeps it
+	return out, nil // sorted by name: of two new files defining one name, the first gets it
 }
 
 // parse reads and decodes one file, from cache when it did not change.
