@@ -44,31 +44,27 @@ func (a *Agent) watchPolicy(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	log := a.log.With("component", "policy")
-	if a.Config.PolicyFile == "" {
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-hup:
-				log.Info("SIGHUP: no --policy file to reload; the default policy stays in force")
-			}
-		}
-	}
 	pw := &policyWatcher{a: a, path: a.Config.PolicyFile}
-	var events <-chan fsnotify.Event
-	var errs <-chan error
-	if w, err := fsnotify.NewWatcher(); err != nil {
-		log.Warn("cannot watch the policy file; it is reloaded on SIGHUP and every rescan", "err", err)
-	} else {
-		defer w.Close()
-		if err := w.Add(filepath.Dir(pw.path)); err != nil {
-			log.Warn("cannot watch the policy file's directory; it is reloaded on SIGHUP and every rescan", "err", err)
+	var (
+		events <-chan fsnotify.Event
+		errs   <-chan error
+		rescan <-chan time.Time
+	)
+	if pw.path != "" {
+		log := a.log.With("component", "policy")
+		if w, err := fsnotify.NewWatcher(); err != nil {
+			log.Warn("cannot watch the policy file; it is reloaded on SIGHUP and every rescan", "err", err)
+		} else {
+			defer w.Close()
+			if err := w.Add(filepath.Dir(pw.path)); err != nil {
+				log.Warn("cannot watch the policy file's directory; it is reloaded on SIGHUP and every rescan", "err", err)
+			}
+			events, errs = w.Events, w.Errors
 		}
-		events, errs = w.Events, w.Errors
+		t := time.NewTicker(a.Config.Rescan)
+		defer t.Stop()
+		rescan = t.C
 	}
-	rescan := time.NewTicker(a.Config.Rescan)
-	defer rescan.Stop()
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	base := filepath.Base(pw.path)
@@ -83,11 +79,11 @@ func (a *Agent) watchPolicy(ctx context.Context) error {
 				debounce.Reset(100 * time.Millisecond)
 			}
 		case err := <-errs:
-			log.Warn("policy file watch error; reloading", "err", err)
+			a.log.Warn("policy file watch error; reloading", "component", "policy", "err", err)
 			debounce.Reset(100 * time.Millisecond)
 		case <-debounce.C:
 			pw.reload("file changed")
-		case <-rescan.C:
+		case <-rescan:
 			pw.reload("rescan")
 		}
 	}
@@ -98,6 +94,10 @@ func (a *Agent) watchPolicy(ctx context.Context) error {
 func (pw *policyWatcher) reload(trigger string) {
 	a := pw.a
 	log := a.log.With("component", "policy", "file", pw.path, "trigger", trigger)
+	if pw.path == "" {
+		log.Info("no --policy file to reload; the default policy stays in force")
+		return
+	}
 	p, err := spec.LoadPolicy(pw.path)
 	if err != nil {
 		if msg := err.Error(); msg != pw.lastErr {

@@ -65,9 +65,7 @@ func TestPolicyFileIsReloadedWhenItChanges(t *testing.T) {
 		}
 		return ta.Policy.Get().AllowDevices
 	})
-	if n := len(ta.eventsWith(t, "PolicyReloaded")); n != 1 {
-		t.Fatalf("%d PolicyReloaded events, want 1", n)
-	}
+	eventually(t, "one PolicyReloaded event", func() bool { return len(ta.eventsWith(t, "PolicyReloaded")) == 1 })
 
 	writePolicyFile(t, path, "allowDevices: true\nallowEverything: true\n")
 	eventually(t, "the bad file reported", func() bool { return len(ta.eventsWith(t, "InvalidPolicy")) == 1 })
