@@ -24,12 +24,26 @@ func validateCmd() *cobra.Command {
 				policy = p
 			}
 			bad := 0
+			owner := map[string]string{} // spec name -> the first file defining it
 			for _, f := range args {
 				specs, err := readSpecFile(f, policy)
+				if err == nil {
+					// As the agent: the file that has a name keeps it.
+					var taken spec.ErrorList
+					for _, s := range specs {
+						if o, ok := owner[s.Metadata.Name]; ok {
+							taken = append(taken, spec.NameTaken(s, f, o))
+						}
+					}
+					err = taken.Err()
+				}
 				if err != nil {
 					bad++
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					continue
+				}
+				for _, s := range specs {
+					owner[s.Metadata.Name] = f
 				}
 				for _, s := range specs {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s ok (hash %s)\n", f, s.Metadata.Name, s.Hash())

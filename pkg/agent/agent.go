@@ -82,7 +82,7 @@ type Agent struct {
 	Recorder   *events.Recorder
 	Metrics    *metrics.Metrics
 	Source     *source.Source
-	Policy     *spec.Policy
+	Policy     *spec.CurrentPolicy
 	Controller *controller.Controller
 	Docker     *docker.Client
 	log        *slog.Logger
@@ -106,7 +106,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer st.Close()
 	log.Info("state file open", "path", cfg.StatePath, "instance", st.InstanceID())
 
-	a := &Agent{Config: cfg, Store: st, Policy: policy, log: log, ready: make(chan struct{}), now: time.Now,
+	a := &Agent{Config: cfg, Store: st, Policy: spec.NewCurrentPolicy(policy), log: log, ready: make(chan struct{}), now: time.Now,
 		Metrics: metrics.New(cfg.Version, cfg.Revision)}
 	a.Metrics.SetProbes(a.Ready, a.Healthy)
 	a.Recorder = events.NewRecorder(st, log)
@@ -130,6 +130,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// READY=1 goes out once the state is open and every listener is bound,
 	// not when Docker answers: the daemon may start long after the agent.
 	g.Go(func() error { return a.notifySystemd(ctx) })
+	g.Go(func() error { return a.watchPolicy(ctx) })
 	a.serveAPI(ctx, g, apiListeners)
 
 	// The daemon may come up after the agent (the unit wants docker.service
@@ -145,10 +146,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	a.Controller = controller.New(cli, st, a.Recorder, controller.Options{
 		Instance: st.InstanceID(), Workers: cfg.Workers, Resync: cfg.Resync, StopOnExit: cfg.StopOnExit,
-		Log: log, Metrics: a.Metrics, ResolveEnv: readSecret,
+		Log: log, Metrics: a.Metrics, ResolveEnv: readSecret, Policy: a.Policy,
 	})
 	a.Source = source.New(st, source.Options{
-		Dir: cfg.SpecsDir, Rescan: cfg.Rescan, Policy: policy, Log: log,
+		Dir: cfg.SpecsDir, Rescan: cfg.Rescan, Log: log,
 		Changed: a.Controller.DesiredChanged,
 		Warn:    func(e model.Event) { a.Recorder.Event("", e.Type, e.Reason, "%s", e.Message) },
 		ErrorsChanged: func(n int) {
@@ -183,17 +184,6 @@ func connectDocker(ctx context.Context, host string, m *metrics.Metrics, log *sl
 		}
 		delay = min(delay*2, 10*time.Second)
 	}
-}
-
-func loadPolicy(path string) (*spec.Policy, error) {
-	if path == "" {
-		return spec.DefaultPolicy(), nil
-	}
-	p, err := spec.LoadPolicy(path)
-	if err != nil {
-		return nil, fmt.Errorf("policy file: %w", err)
-	}
-	return p, nil
 }
 
 // maxSecretSize bounds a secret file: a secret is a key, not a payload.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/source"
-	"github.com/reconciler/reconciler/pkg/spec"
 )
 
 // A spec's env values reach the container and nothing else: the agent logs
@@ -51,7 +50,7 @@ spec:
 	code := 1
 	ta.rt.exitCode = &code
 	ta.rt.logs = "API_TOKEN=" + inline + "\nDB_PASSWORD=" + fromFile + "\n" // a program that prints its env
-	src := source.New(ta.Store, source.Options{Dir: specsDir, Policy: spec.DefaultPolicy(), Log: log,
+	src := source.New(ta.Store, source.Options{Dir: specsDir, Log: log,
 		Changed: ta.Controller.DesiredChanged})
 	ta.connect()
 	ta.run(t)

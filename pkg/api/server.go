@@ -29,7 +29,8 @@ type Deps struct {
 	// connected: logs, exec and inspect answer 503 meanwhile, everything
 	// else works from the store.
 	Runtime func() docker.Runtime
-	Policy  *spec.Policy
+	// Policy is the policy in force, read at every apply.
+	Policy *spec.CurrentPolicy
 	// Changed is told each spec name applied or deleted.
 	Changed func(name string)
 	// FileErrors lists the spec files the agent refused.
@@ -64,9 +65,6 @@ func NewHandler(d Deps) http.Handler {
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
-	}
-	if d.Policy == nil {
-		d.Policy = spec.DefaultPolicy()
 	}
 	if d.Runtime == nil {
 		d.Runtime = func() docker.Runtime { return nil }

@@ -14,9 +14,10 @@ import (
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
-// apply stores the specs of the body, as a spec file's would be: the same
-// strict decoding, validation and policy. Every spec is checked before any
-// is written, so a refused body changes nothing.
+// apply stores the specs of the body with a spec file's strict decoding
+// and validation, checked against the policy in force: unlike a file's, a
+// body the policy refuses is refused at once. Every spec is checked before
+// any is written, so a refused body changes nothing.
 func (s *server) apply(w http.ResponseWriter, r *http.Request) error {
 	dryRun, err := boolParam(r, "dryRun")
 	if err != nil {
@@ -27,7 +28,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	auditSpecs(r.Context(), specNames(specs)...)
-	if err := s.Policy.CheckAll(specs).Err(); err != nil {
+	if err := s.Policy.Get().CheckAll(specs).Err(); err != nil {
 		return err
 	}
 

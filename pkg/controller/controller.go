@@ -17,6 +17,7 @@ import (
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/metrics"
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/spec"
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
@@ -50,6 +51,9 @@ type Options struct {
 	Now          func() time.Time
 	// ResolveEnv reads env values that come from files (secrets).
 	ResolveEnv func(name, path string) (string, error)
+	// Policy is the policy in force, checked at every reconcile and again
+	// right before every create; nil is the default policy.
+	Policy *spec.CurrentPolicy
 }
 
 // Controller owns the reconcile loop.
@@ -125,6 +129,20 @@ func (c *Controller) selector() map[string]string {
 func (c *Controller) Enqueue(name string) {
 	c.queue.Add(name)
 	c.m.QueueDepth.Set(float64(c.queue.Len()))
+}
+
+// EnqueueAll asks for every stored spec to be reconciled, as after a
+// policy reload: each is checked against the policy in force.
+func (c *Controller) EnqueueAll() error {
+	recs, err := c.st.ListSpecs()
+	if err != nil {
+		return fmt.Errorf("list specs: %w", err)
+	}
+	for _, r := range recs {
+		c.queue.Add(r.Spec.Metadata.Name)
+	}
+	c.m.QueueDepth.Set(float64(c.queue.Len()))
+	return nil
 }
 
 // DesiredChanged is called when a spec was added, changed or deleted: it

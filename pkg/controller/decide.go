@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/reconciler/reconciler/pkg/docker"
@@ -15,6 +16,9 @@ type Desired struct {
 	Spec     *spec.Spec
 	Hash     string
 	FromFile bool
+	// Refused lists why the policy in force refuses Spec; empty when it
+	// admits it.
+	Refused spec.ErrorList
 }
 
 // Observed is what Docker shows of a spec's containers.
@@ -73,6 +77,60 @@ type Action struct {
 // decide works out the next step for one spec. It is pure: everything it
 // needs is in its arguments, and it calls nothing outside this file.
 func decide(d Desired, o Observed, h model.History, now time.Time) Action {
+	a := decideAdmitted(d, o, h, now)
+	if d.Spec == nil || len(d.Refused) == 0 {
+		return a
+	}
+	return refused(a, d, o, h)
+}
+
+// refused turns the step decided for an admitted spec into the step for a
+// spec the policy refuses: nothing is created or started for it, and a
+// container it still has is neither replaced nor stopped for that (the
+// agent does not take down a workload because its policy changed). What
+// is observed is still recorded, and a job's deadline still ends it.
+func refused(a Action, d Desired, o Observed, h model.History) Action {
+	if a.History.Done && (a.Phase == model.PhaseSucceeded || a.Phase == model.PhaseFailed) {
+		return a // a finished job runs nothing more anyway: its outcome says more
+	}
+	switch a.Kind {
+	case ActInspect, ActRemoveStray, ActExpire:
+		return a
+	case ActCreate, ActStart, ActRemove:
+		a = Action{Kind: ActNone, History: a.History}
+	case ActStop:
+		if a.Cause == model.StopReplaced || a.Cause == model.StopUnhealthy {
+			hist := a.History
+			hist.Stop = h.Stop
+			a = Action{Kind: ActNone, History: hist}
+		}
+	case ActNone:
+		if o.Container == nil || !o.Container.Running() {
+			a.RequeueAfter = 0 // a backoff timer would only say Refused again
+		}
+	}
+	a.Phase = model.PhaseRefused
+	if a.Kind != ActStop {
+		a.Message = refusedMessage(d, o)
+	}
+	return a
+}
+
+// refusedMessage is a refused spec's status message.
+func refusedMessage(d Desired, o Observed) string {
+	msgs := make([]string, len(d.Refused))
+	for i, e := range d.Refused {
+		msgs[i] = e.Error()
+	}
+	why := strings.Join(msgs, "; ")
+	if c := o.Container; c != nil && c.Running() {
+		return fmt.Sprintf("container %s runs under a spec the policy now refuses; it is left running but will not be started again: %s",
+			short(c.ID), why)
+	}
+	return "refused by policy: " + why
+}
+
+func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Action {
 	if len(o.Strays) > 0 {
 		s := o.Strays[0]
 		return Action{Kind: ActRemoveStray, ContainerID: s.ID, Grace: grace(d, &s), History: h,

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,61 @@ func TestDecideConverges(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDecideRefused(t *testing.T) {
+	d := testSpec(spec.RestartAlways)
+	d.Refused = spec.ErrorList{{Path: "spec.privileged", Rule: "allowPrivileged", Msg: "privileged containers are refused by policy"}}
+	changed := testSpec(spec.RestartAlways, func(c *spec.ContainerSpec) { c.Args = []string{"tick"} })
+	changed.Refused = d.Refused
+	recorded := model.History{SpecHash: d.Hash, LastContainerID: "c1", LastStartedAt: t0.Add(-time.Second), ExitRecorded: true}
+	cases := []struct {
+		name string
+		d    Desired
+		o    Observed
+		h    model.History
+		want ActionKind
+		msg  string
+	}{
+		{"no container: not created", d, Observed{}, model.History{}, ActNone, "refused by policy: spec.privileged: "},
+		{"running: left running and reported", d, Observed{Container: ctr(d, "running")}, model.History{SpecHash: d.Hash}, ActNone,
+			"container c1 runs under a spec the policy now refuses; it is left running"},
+		{"running an older definition: not replaced", changed, Observed{Container: ctr(d, "running")}, model.History{}, ActNone,
+			"runs under a spec the policy now refuses"},
+		{"unhealthy: not stopped, since nothing could replace it", d,
+			Observed{Container: ctr(d, "running", func(c *docker.Container) { c.Health = "unhealthy" })}, model.History{}, ActNone, "left running"},
+		{"created: not started", d, Observed{Container: ctr(d, "created")}, model.History{}, ActNone, "refused by policy"},
+		{"exited: the exit is still recorded", d, Observed{Container: ctr(d, "exited", exited(1, time.Second))}, model.History{}, ActRecordExit, "refused by policy"},
+		{"exited and recorded: not restarted in place", d, Observed{Container: ctr(d, "exited", exited(1, time.Second))}, recorded, ActNone, "refused by policy"},
+		{"exited older definition: not removed", changed, Observed{Container: ctr(d, "exited", exited(1, time.Second))},
+			model.History{SpecHash: changed.Hash, LastContainerID: "c1", LastStartedAt: t0.Add(-time.Second), ExitRecorded: true}, ActNone, "refused by policy"},
+		{"stray: still removed", d, Observed{Strays: []docker.Container{{ID: "c2"}}}, model.History{}, ActRemoveStray, ""},
+	}
+	finished := testSpec(spec.RestartNever)
+	finished.Refused = d.Refused
+	if a := decide(finished, Observed{}, model.History{SpecHash: finished.Hash, Done: true, Succeeded: true}, t0); a.Kind != ActNone || a.Phase != model.PhaseSucceeded {
+		t.Errorf("finished job: %v/%s, want it to stay Succeeded", a.Kind, a.Phase)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := decide(tc.d, tc.o, tc.h, t0)
+			if a.Kind != tc.want || (tc.msg != "" && (a.Phase != model.PhaseRefused || !strings.Contains(a.Message, tc.msg))) {
+				t.Fatalf("decide = %v/%s (%s), want %v/Refused with %q", a.Kind, a.Phase, a.Message, tc.want, tc.msg)
+			}
+			if a.Kind == ActNone && a.History.Stop != nil {
+				t.Fatalf("a stop intent was recorded: %+v", a.History.Stop)
+			}
+		})
+	}
+
+	t.Run("a job's deadline still ends it", func(t *testing.T) {
+		d := testSpec(spec.RestartNever, func(c *spec.ContainerSpec) { c.ActiveDeadline.Duration = time.Minute })
+		d.Refused = changed.Refused
+		o := Observed{Container: ctr(d, "running", func(c *docker.Container) { c.StartedAt = t0.Add(-time.Hour) })}
+		if a := decide(d, o, model.History{}, t0); a.Kind != ActStop || a.Cause != model.StopDeadline {
+			t.Fatalf("decide = %v (%s), want a deadline stop", a.Kind, a.Message)
+		}
+	})
 }
 
 func TestRestartPolicyTable(t *testing.T) {

@@ -87,7 +87,16 @@ func (c *Controller) desired(name string) (Desired, error) {
 	if err != nil {
 		return Desired{}, fmt.Errorf("read spec: %w", err)
 	}
-	return Desired{Spec: r.Spec, Hash: r.Hash, FromFile: r.Source.Kind == store.SourceFile}, nil
+	d := Desired{Spec: r.Spec, Hash: r.Hash, FromFile: r.Source.Kind == store.SourceFile}
+	// The policy may have changed since the spec was stored (a reload, an
+	// agent restart with another policy file): check it as it is now.
+	d.Refused = c.opts.Policy.Get().Check(r.Spec)
+	for _, e := range d.Refused {
+		if e.File == "" {
+			e.File = r.Source.Path // the spec file, for a spec from one
+		}
+	}
+	return d, nil
 }
 
 // observe lists the spec's containers (from the cache when it is fresh).
@@ -325,6 +334,14 @@ func (c *Controller) remove(ctx context.Context, name, id string) error {
 
 func (c *Controller) create(ctx context.Context, name string, d Desired, o Observed, a Action) (*docker.Container, error) {
 	ps := d.Spec.Spec
+	// Checked again here, not only when the spec came in: the policy may
+	// have been reloaded, and a bind source re-resolved now is the one
+	// Docker gets.
+	binds, refusal := c.opts.Policy.Get().Admit(d.Spec)
+	if len(refusal) > 0 {
+		d.Refused = refusal
+		return nil, c.settle(name, d, o, refused(a, d, o, a.History))
+	}
 	if msg, ok := c.ensureImage(ctx, ps.Image, ps.ImagePullPolicy); !ok {
 		return nil, c.fail(name, d, o, a, "ImageUnavailable", msg)
 	}
@@ -341,7 +358,7 @@ func (c *Controller) create(ctx context.Context, name string, d Desired, o Obser
 		labelStopSignal:      ps.StopSignal,
 	}
 	cname := ContainerName(name)
-	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env})
+	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, BindSources: binds})
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrConflict) {
 		return nil, c.conflict(ctx, name, d, o, a, cname)
@@ -521,6 +538,13 @@ func (c *Controller) commitState(name string, d Desired, o Observed, a Action, h
 		hist = &h
 	}
 	statusSame := err == nil && statusEqual(old, st)
+	var refusedRules []string
+	if st.Phase == model.PhaseRefused && (err != nil || old.Phase != model.PhaseRefused) {
+		// Once per transition into Refused, not on every resync.
+		refusedRules = d.Refused.Rules()
+		evs = append(evs, c.event(name, model.EventWarning, "Refused", "%s", st.Message))
+		c.log.Warn("spec refused by policy", "spec", name, "rules", refusedRules, "message", st.Message)
+	}
 	c.setPhase(name, st.Phase)
 	if statusSame && hist == nil && exit == nil && len(evs) == 0 {
 		return nil
@@ -532,7 +556,13 @@ func (c *Controller) commitState(name string, d Desired, o Observed, a Action, h
 	if !statusSame {
 		stp = &st
 	}
-	return c.commit(name, stp, hist, exit, evs...)
+	if err := c.commit(name, stp, hist, exit, evs...); err != nil {
+		return err
+	}
+	for _, r := range refusedRules {
+		c.m.PolicyRefusals.WithLabelValues(r).Inc()
+	}
+	return nil
 }
 
 func (c *Controller) commit(name string, st *model.Status, h *model.History, exit *model.ContainerExit, evs ...model.Event) error {

@@ -39,7 +39,7 @@ func BuildConfig(req CreateRequest) (*container.Config, *container.HostConfig, *
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	mounts, err := mountsOf(s.Mounts)
+	mounts, err := mountsOf(s.Mounts, req.BindSources)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -200,13 +200,18 @@ func isDevicePerms(s string) bool {
 	return s != "" && strings.Trim(s, "rwm") == ""
 }
 
-func mountsOf(ms []spec.Mount) ([]mount.Mount, error) {
+func mountsOf(ms []spec.Mount, binds map[int]string) ([]mount.Mount, error) {
 	var out []mount.Mount
 	for i, m := range ms {
 		var t mount.Type
 		switch m.Type {
 		case "bind":
 			t = mount.TypeBind
+			src, ok := binds[i]
+			if !ok {
+				return nil, fmt.Errorf("spec.mounts[%d].source: bind source %q was not resolved by the policy", i, m.Source)
+			}
+			m.Source = src
 		case "volume":
 			t = mount.TypeVolume
 		case "tmpfs":

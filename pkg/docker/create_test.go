@@ -133,17 +133,18 @@ func TestBuildConfigTranslation(t *testing.T) {
 			eq(t, "pids", host.PidsLimit, &pids)
 		},
 	}, {
-		name: "mounts",
-		edit: func(s *spec.Spec, _ *CreateRequest) {
+		name: "mounts: a bind mount comes from the source the policy resolved",
+		edit: func(s *spec.Spec, req *CreateRequest) {
 			s.Spec.Mounts = []spec.Mount{
 				{Type: "bind", Source: "/srv/data", Target: "/data", ReadOnly: true},
 				{Type: "volume", Source: "cache", Target: "/cache"},
 				{Type: "tmpfs", Target: "/tmp"},
 			}
+			req.BindSources = map[int]string{0: "/data/srv/data"}
 		},
 		verify: func(t *testing.T, _ *container.Config, host *container.HostConfig, _ *network.NetworkingConfig) {
 			eq(t, "mounts", host.Mounts, []mount.Mount{
-				{Type: mount.TypeBind, Source: "/srv/data", Target: "/data", ReadOnly: true},
+				{Type: mount.TypeBind, Source: "/data/srv/data", Target: "/data", ReadOnly: true},
 				{Type: mount.TypeVolume, Source: "cache", Target: "/cache"},
 				{Type: mount.TypeTmpfs, Target: "/tmp"},
 			})
@@ -261,6 +262,9 @@ func TestBuildConfigErrors(t *testing.T) {
 		{"unresolved secret", func(s *spec.Spec, _ *CreateRequest) {
 			s.Spec.Env = []spec.EnvVar{{Name: "TOKEN", ValueFrom: &spec.EnvSource{File: "/run/secrets/token"}}}
 		}, "spec.env[0] (TOKEN)"},
+		{"unresolved bind source", func(s *spec.Spec, _ *CreateRequest) {
+			s.Spec.Mounts = []spec.Mount{{Type: "bind", Source: "/srv/data", Target: "/data"}}
+		}, `spec.mounts[0].source: bind source "/srv/data" was not resolved by the policy`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

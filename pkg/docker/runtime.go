@@ -60,6 +60,11 @@ type CreateRequest struct {
 	Labels map[string]string // ownership labels, merged over the spec's labels
 	// Env holds resolved values (secrets read from files) by variable name.
 	Env map[string]string
+	// BindSources holds the host path of each bind mount, by its index in
+	// Spec.Mounts, as the policy resolved it right before this create
+	// (spec.Policy.Admit). A bind mount without one is refused: Docker
+	// would follow whatever links the written source holds by then.
+	BindSources map[int]string
 }
 
 // LogOptions choose what Logs returns.

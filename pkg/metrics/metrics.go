@@ -41,6 +41,7 @@ type Metrics struct {
 	DockerRequests      *prometheus.HistogramVec
 	DockerErrors        *prometheus.CounterVec
 	ContainerOperations *prometheus.CounterVec
+	PolicyRefusals      *prometheus.CounterVec
 
 	// The agent's own probes, read at scrape time so that an alert sees
 	// what /readyz and /healthz would answer (Prometheus cannot scrape those).
@@ -99,6 +100,9 @@ func New(version, revision string) *Metrics {
 			Name: "reconciler_docker_request_errors_total", Help: "Failed Docker API calls, by operation."}, []string{"operation"}),
 		ContainerOperations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reconciler_container_operations_total", Help: "Container changes made by the agent, by operation."}, []string{"operation"}),
+		PolicyRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reconciler_policy_refusals_total",
+			Help: "Specs that became refused by the policy in force, by the policy field that would allow them."}, []string{"rule"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "reconciler_build_info", Help: "Build information; always 1."}, []string{"version", "revision", "goversion"})
@@ -107,7 +111,7 @@ func New(version, revision string) *Metrics {
 	healthy := probeGauge("reconciler_healthy", "1 when the reconcile loop makes progress (as /healthz).", &m.healthy)
 	reg.MustRegister(m.ReconcileTotal, m.ReconcileDuration, m.QueueDepth, m.QueueAdds, m.QueueWait,
 		m.Specs, m.Restarts, m.Exits, m.SpecErrors, m.DockerEvents, m.StreamReconnects, m.Convergence,
-		m.DockerRequests, m.DockerErrors, m.ContainerOperations, buildInfo, ready, healthy,
+		m.DockerRequests, m.DockerErrors, m.ContainerOperations, m.PolicyRefusals, buildInfo, ready, healthy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{ResultSuccess, ResultError, ResultRequeue} {
 		m.ReconcileTotal.WithLabelValues(r)

@@ -15,10 +15,13 @@ const (
 	PhaseSucceeded Phase = "Succeeded"
 	PhaseFailed    Phase = "Failed"
 	PhaseError     Phase = "Error"
+	// PhaseRefused: the policy in force refuses the spec, so no container
+	// is created or started for it; one already running is left running.
+	PhaseRefused Phase = "Refused"
 )
 
 // Phases lists every phase, for metrics that pre-create their labels.
-var Phases = []Phase{PhasePending, PhaseRunning, PhaseBackoff, PhaseSucceeded, PhaseFailed, PhaseError}
+var Phases = []Phase{PhasePending, PhaseRunning, PhaseBackoff, PhaseSucceeded, PhaseFailed, PhaseError, PhaseRefused}
 
 // ExitReason says why a container ended. The set is fixed so it can be a
 // metric label.

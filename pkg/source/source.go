@@ -1,7 +1,9 @@
 // Package source keeps the store's file-backed specs equal to the spec
 // directory: fsnotify for quick reaction, a periodic rescan because editors
 // rename and replace files and events can be lost. A file that stops
-// parsing keeps its last good specs in force and its error is reported.
+// parsing keeps its last good specs in force and its error is reported. A
+// spec name belongs to the file the store records for it. The policy is
+// not checked here but by the controller, against the policy in force.
 package source
 
 import (
@@ -35,7 +37,6 @@ type Options struct {
 	Dir      string
 	Rescan   time.Duration // default 10s
 	Debounce time.Duration // default 100ms
-	Policy   *spec.Policy
 	Log      *slog.Logger
 	// Changed is called with each spec name added, changed or deleted.
 	Changed func(name string)
@@ -166,36 +167,47 @@ func (s *Source) Sync() error {
 	if err != nil {
 		return err
 	}
-	// Last good specs per file, and who owns each name now.
+	// Last good specs per file, and what the store holds for each name.
 	lastGood := map[string][]store.Record{}
-	owner := map[string]store.Record{}
+	stored := map[string]store.Record{}
 	for _, r := range recs {
-		owner[r.Spec.Metadata.Name] = r
+		stored[r.Spec.Metadata.Name] = r
 		if r.Source.Kind == store.SourceFile {
 			lastGood[r.Source.Path] = append(lastGood[r.Source.Path], r)
 		}
 	}
 
+	files := make([]parsedSpecs, len(paths))
+	for i, p := range paths {
+		files[i].path = p
+		files[i].specs, files[i].err = s.parse(p)
+	}
+	own := newOwners(files, stored)
+
 	want := map[string]store.Record{} // name -> record the directory asks for
 	fileErrs := map[string]error{}
-	for _, p := range paths {
-		specs, err := s.parse(p)
-		if err == nil {
-			err = s.claim(p, specs, want, owner)
+	for _, f := range files {
+		if f.err == nil {
+			f.err = own.claim(f.path, f.specs)
 		}
-		if err != nil {
-			fileErrs[p] = err
-			for _, r := range lastGood[p] {
-				if _, taken := want[r.Spec.Metadata.Name]; !taken {
-					want[r.Spec.Metadata.Name] = r // keep the last good state in force
-				}
-			}
+		if f.err != nil {
+			fileErrs[f.path] = f.err
 			continue
 		}
-		for _, sp := range specs {
-			want[sp.Metadata.Name] = store.Record{Spec: sp, Hash: sp.Hash(), Source: store.Source{Kind: store.SourceFile, Path: p}}
+		for _, sp := range f.specs {
+			want[sp.Metadata.Name] = store.Record{Spec: sp, Hash: sp.Hash(), Source: store.Source{Kind: store.SourceFile, Path: f.path}}
 		}
 	}
+	// A refused file keeps its last good specs in force. They are never
+	// taken by another file: the file the store records for a name owns it.
+	for p := range fileErrs {
+		for _, r := range lastGood[p] {
+			if _, taken := want[r.Spec.Metadata.Name]; !taken {
+				want[r.Spec.Metadata.Name] = r
+			}
+		}
+	}
+	owner := stored
 
 	var changed []string
 	for name, r := range want {
@@ -231,20 +243,67 @@ func (s *Source) Sync() error {
 	return nil
 }
 
-// claim checks that the names of a file are not defined elsewhere.
-func (s *Source) claim(path string, specs []*spec.Spec, want, owner map[string]store.Record) error {
+type parsedSpecs struct {
+	path  string
+	specs []*spec.Spec
+	err   error
+}
+
+// owners says which file owns each spec name. The owner is the file the
+// store records for the name, as long as that file still asks for it (or
+// is refused and so keeps its last good specs); a name no recorded file
+// asks for goes to the first file, by name, that defines it. So a new file
+// cannot take a name from the file that has it, whatever its name sorts
+// as, and the answer is the same after every rescan and agent restart.
+type owners struct {
+	stored map[string]store.Record
+	file   map[string]string // spec name -> owning file
+}
+
+func newOwners(files []parsedSpecs, stored map[string]store.Record) *owners {
+	o := &owners{stored: stored, file: map[string]string{}}
+	asks := map[string]map[string]bool{} // file -> names it asks for
+	broken := map[string]bool{}          // files that do not parse
+	for _, f := range files {
+		names := map[string]bool{}
+		for _, sp := range f.specs {
+			names[sp.Metadata.Name] = true
+		}
+		asks[f.path], broken[f.path] = names, f.err != nil
+	}
+	for name, r := range stored {
+		if r.Source.Kind != store.SourceFile {
+			continue
+		}
+		// A file that does not parse keeps its last good specs, and so
+		// its names.
+		if p := r.Source.Path; asks[p][name] || broken[p] {
+			o.file[name] = p
+		}
+	}
+	for _, f := range files { // in path order
+		for _, sp := range f.specs {
+			if name := sp.Metadata.Name; o.file[name] == "" {
+				o.file[name] = f.path
+			}
+		}
+	}
+	return o
+}
+
+// claim checks that every name of a file is the file's to define.
+func (o *owners) claim(path string, specs []*spec.Spec) error {
 	var errs spec.ErrorList
 	for _, sp := range specs {
 		name := sp.Metadata.Name
-		o := sp.Origin()
-		if r, ok := want[name]; ok {
-			errs = append(errs, &spec.FieldError{File: path, Line: o.Line, Path: "metadata.name",
-				Msg: fmt.Sprintf("spec %q is already defined in %s", name, r.Source.Path)})
+		line := sp.Origin().Line
+		if r, ok := o.stored[name]; ok && r.Source.Kind == store.SourceAPI {
+			errs = append(errs, &spec.FieldError{File: path, Line: line, Path: "metadata.name",
+				Msg: fmt.Sprintf("spec %q was applied through the API; delete it there first", name)})
 			continue
 		}
-		if r, ok := owner[name]; ok && r.Source.Kind == store.SourceAPI {
-			errs = append(errs, &spec.FieldError{File: path, Line: o.Line, Path: "metadata.name",
-				Msg: fmt.Sprintf("spec %q was applied through the API; delete it there first", name)})
+		if owner := o.file[name]; owner != path {
+			errs = append(errs, spec.NameTaken(sp, path, owner))
 		}
 	}
 	return errs.Err()
@@ -261,7 +320,7 @@ func (s *Source) list() ([]string, error) {
 			out = append(out, filepath.Join(s.opts.Dir, e.Name()))
 		}
 	}
-	return out, nil // ReadDir sorts by name: the first file to define a name keeps it
+	return out, nil // sorted by name: of two new files defining one name, the first gets it
 }
 
 // parse reads and decodes one file, from cache when it did not change.
@@ -323,7 +382,10 @@ func (s *Source) read(path string) ([]*spec.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return spec.Load(path, data, s.opts.Policy)
+	// No policy check here: a spec the policy refuses is stored and shown
+	// as Refused by the controller, which checks the policy in force at
+	// every reconcile. Its old definition must not stay in force.
+	return spec.Decode(path, data)
 }
 
 func (s *Source) setErrors(fileErrs map[string]error) {

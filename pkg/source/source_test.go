@@ -37,7 +37,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	f.st = st
-	f.src = New(st, Options{Dir: f.dir, Policy: spec.DefaultPolicy(),
+	f.src = New(st, Options{Dir: f.dir,
 		Changed:       func(n string) { f.mu.Lock(); f.changed = append(f.changed, n); f.mu.Unlock() },
 		ErrorsChanged: func(n int) { f.mu.Lock(); f.nerrs = n; f.mu.Unlock() },
 	})
@@ -162,6 +162,71 @@ func TestDuplicateNamesAcrossFiles(t *testing.T) {
 	errs := f.src.Errors()
 	if len(errs) != 1 || !strings.Contains(errs[0].Error, "already defined in") || !strings.Contains(errs[0].Path, "b.yaml") {
 		t.Fatalf("errors = %+v", errs)
+	}
+}
+
+func TestTheFileThatHasANameKeepsIt(t *testing.T) {
+	f := newFixture(t)
+	f.write("b.yaml", doc("web", "tick"))
+	f.sync()
+	// Positive control: a name nobody has goes to the file that defines it.
+	if got := f.specs(); got["web"] != "tick" {
+		t.Fatalf("b.yaml did not get web: %v", got)
+	}
+
+	// 00-x.yaml sorts first but comes later: b.yaml keeps web, now and
+	// after a restart (a new Source over the same store).
+	f.write("00-x.yaml", doc("web", "sleep"))
+	for _, run := range []string{"rescan", "restart"} {
+		if run == "restart" {
+			f.src = New(f.st, Options{Dir: f.dir})
+		}
+		f.sync()
+		if got := f.specs(); got["web"] != "tick" {
+			t.Fatalf("%s: 00-x.yaml took web: %v", run, got)
+		}
+		errs := f.src.Errors()
+		x, b := filepath.Join(f.dir, "00-x.yaml"), filepath.Join(f.dir, "b.yaml")
+		if len(errs) != 1 || errs[0].Path != x || !strings.Contains(errs[0].Error, x+":3: metadata.name") ||
+			!strings.Contains(errs[0].Error, "already defined in "+b) {
+			t.Fatalf("%s: errors = %+v, want one for 00-x.yaml naming both files", run, errs)
+		}
+	}
+
+	// An owner that stops parsing keeps its name (its last good spec stays).
+	f.write("b.yaml", "spec: [\n")
+	f.sync()
+	if got := f.specs(); got["web"] != "tick" {
+		t.Fatalf("broken owner lost web: %v", got)
+	}
+	if errs := f.src.Errors(); len(errs) != 2 {
+		t.Fatalf("errors = %+v, want both files", errs)
+	}
+
+	// Once the owner is gone, the name is free.
+	if err := os.Remove(filepath.Join(f.dir, "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	f.sync()
+	if got := f.specs(); got["web"] != "sleep" || len(f.src.Errors()) != 0 {
+		t.Fatalf("after the owner left: specs %v, errors %+v", got, f.src.Errors())
+	}
+}
+
+func TestAFileThePolicyRefusesIsStoredAsIs(t *testing.T) {
+	f := newFixture(t)
+	f.write("a.yaml", doc("web", "tick"))
+	f.sync()
+	// The policy is the controller's to apply: the source stores the new
+	// definition, so the old one is not kept in force behind a refusal.
+	f.write("a.yaml", doc("web", "sleep")+"  privileged: true\n")
+	f.sync()
+	r, err := f.st.GetSpec("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Spec.Spec.Privileged || len(f.src.Errors()) != 0 {
+		t.Fatalf("stored %+v, errors %+v; want the privileged definition and no file error", r.Spec.Spec, f.src.Errors())
 	}
 }
 

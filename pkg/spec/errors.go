@@ -12,6 +12,9 @@ type FieldError struct {
 	Line int    `json:"line,omitempty"`
 	Path string `json:"field,omitempty"`
 	Msg  string `json:"message"`
+	// Rule is the policy field that would allow what a policy refusal
+	// refuses ("allowPrivileged"); empty for other errors.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Error reads "file:line: path: msg", leaving out the parts that are unknown.

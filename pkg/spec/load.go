@@ -20,8 +20,9 @@ func ReadLimited(name string, r io.Reader) ([]byte, error) {
 }
 
 // Load decodes a spec file and checks every spec against the agent's
-// policy: exactly what the agent accepts from its spec directory, and what
-// `reconciler validate` reports offline. All problems come back together.
+// policy: what `reconciler validate` reports offline and the API refuses.
+// (The agent's spec directory stores a spec the policy refuses, and the
+// controller shows it Refused.) All problems come back together.
 func Load(file string, data []byte, p *Policy) ([]*Spec, error) {
 	specs, err := Decode(file, data)
 	if err != nil {

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 )
@@ -76,4 +77,14 @@ var (
 var reservedLabels = map[string]bool{
 	"reconciler.managed": true, "reconciler.spec": true,
 	"reconciler.spec-hash": true, "reconciler.instance": true,
+}
+
+// NameTaken is the error for a spec in file whose name another file,
+// owner, already defines: the file that has a name keeps it. Both the
+// agent's spec directory and `reconciler validate` report it this way.
+func NameTaken(s *Spec, file, owner string) *FieldError {
+	name := s.Metadata.Name
+	return &FieldError{File: file, Line: s.Origin().Line, Path: "metadata.name",
+		Msg: fmt.Sprintf("spec %q is already defined in %s, which keeps it; rename it in %s or remove it from %s",
+			name, owner, file, owner)}
 }

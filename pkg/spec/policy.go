@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"reflect"
 	"strings"
 )
@@ -92,18 +91,26 @@ func (p *Policy) validate() ErrorList {
 // Check returns every way s goes beyond the policy, with field paths (and
 // file and line when s was decoded). A nil policy is DefaultPolicy.
 //
-// Bind sources and allowed prefixes are compared after cleaning and after
-// following the symlinks that exist now, so neither /allowed/../etc nor a
-// link under /allowed pointing elsewhere escapes the allow-list. A link
-// created after the check is the operator's to prevent: whoever can write
-// below an allowed path is trusted.
+// Bind sources are checked as ResolveBind does, against the disk as it is
+// now; the controller checks again at every create. Each error's Rule is
+// the policy field that would allow it.
 func (p *Policy) Check(s *Spec) ErrorList {
+	_, errs := p.Admit(s)
+	return errs
+}
+
+// Admit is Check that also returns the host path of each bind mount, by
+// its index in s.Spec.Mounts, as ResolveBind found it: what the controller
+// hands Docker when it creates the container.
+func (p *Policy) Admit(s *Spec) (map[int]string, ErrorList) {
 	if p == nil {
 		p = DefaultPolicy()
 	}
 	var errs ErrorList
+	binds := map[int]string{}
 	refuse := func(path, what, knob string) {
-		errs = append(errs, &FieldError{Path: path, Msg: fmt.Sprintf("%s refused by policy (allow with %s in the agent policy file)", what, knob)})
+		errs = append(errs, &FieldError{Path: path, Rule: knob,
+			Msg: fmt.Sprintf("%s refused by policy (allow with %s in the agent policy file)", what, knob)})
 	}
 	c := &s.Spec
 	if c.Privileged && !p.AllowPrivileged {
@@ -132,9 +139,15 @@ func (p *Policy) Check(s *Spec) ErrorList {
 		}
 	}
 	for i, m := range c.Mounts {
-		if m.Type == "bind" && !p.allowsBind(m.Source) {
-			refuse(fmt.Sprintf("spec.mounts[%d].source", i), fmt.Sprintf("bind mount of %q is", m.Source), "a prefix in allowedBindPaths")
+		if m.Type != "bind" {
+			continue
 		}
+		real, err := p.ResolveBind(m.Source)
+		if err != nil {
+			refuse(fmt.Sprintf("spec.mounts[%d].source", i), fmt.Sprintf("bind mount of %q (%v) is", m.Source, err), "allowedBindPaths")
+			continue
+		}
+		binds[i] = real
 	}
 	if !p.AllowUnconfined {
 		for i, opt := range c.SecurityOpt {
@@ -143,7 +156,10 @@ func (p *Policy) Check(s *Spec) ErrorList {
 			}
 		}
 	}
-	return s.locate(errs)
+	if len(errs) > 0 {
+		return nil, s.locate(errs)
+	}
+	return binds, nil
 }
 
 func (p *Policy) allowsCapability(name string) bool {
@@ -157,42 +173,6 @@ func (p *Policy) allowsCapability(name string) bool {
 		}
 	}
 	return false
-}
-
-func (p *Policy) allowsBind(source string) bool {
-	if !filepath.IsAbs(source) {
-		return false
-	}
-	src := resolvePath(source)
-	for _, prefix := range p.AllowedBindPaths {
-		if !filepath.IsAbs(prefix) {
-			continue
-		}
-		prefix = resolvePath(prefix)
-		if src == prefix || prefix == "/" || strings.HasPrefix(src, prefix+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-// resolvePath cleans an absolute path and follows the symlinks of its
-// longest existing prefix; the part that does not exist yet is kept as
-// written (cleaned).
-func resolvePath(p string) string {
-	p = filepath.Clean(p)
-	rest := ""
-	for dir := p; ; {
-		if real, err := filepath.EvalSymlinks(dir); err == nil {
-			return filepath.Join(real, rest)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return p
-		}
-		rest = filepath.Join(filepath.Base(dir), rest)
-		dir = parent
-	}
 }
 
 // unconfined reports a security option that lifts a baseline confinement.

@@ -48,9 +48,9 @@ func TestPolicyCheck(t *testing.T) {
 		{"volume and tmpfs", func(s *Spec) {
 			s.Spec.Mounts = []Mount{{Type: "volume", Source: "v", Target: "/v"}, {Type: "tmpfs", Target: "/t"}}
 		}, "", true},
-		{"bind", bind(filepath.Join(allowed, "data")), `spec.mounts[0].source: bind mount of "` + allowed + `/data" is refused by policy (allow with a prefix in allowedBindPaths`, true},
+		{"bind", bind(filepath.Join(allowed, "data")), `spec.mounts[0].source: bind mount of "` + allowed + `/data" (` + allowed + `/data is not below any of allowedBindPaths []) is refused by policy (allow with allowedBindPaths in the agent policy file)`, true},
 		{"bind of the prefix itself", bind(allowed), "bind mount of", true},
-		{"bind of a missing path below the prefix", bind(allowed + "/new/dir"), "bind mount of", true},
+		{"bind of a missing path below the prefix", bind(allowed + "/new/dir"), "bind mount of", false},
 		{"bind escaping with ..", bind(allowed + "/../../etc"), "bind mount of", false},
 		{"bind escaping with a symlink", bind(allowed + "/etc-link/passwd"), "bind mount of", false},
 		{"bind of a sibling sharing the prefix", bind(allowed + "-not"), "bind mount of", false},
@@ -81,6 +81,88 @@ func TestPolicyCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestPolicyErrorsNameTheirRule(t *testing.T) {
+	s := validSpec()
+	s.Spec.Privileged, s.Spec.HostPID = true, true
+	s.Spec.CapAdd = []string{"NET_ADMIN", "SYS_ADMIN"}
+	s.Spec.Mounts = []Mount{{Type: "bind", Source: "/etc", Target: "/x"}}
+	errs := DefaultPolicy().Check(s)
+	want := []string{"allowHostPID", "allowPrivileged", "allowedBindPaths", "allowedCapabilities"}
+	if got := errs.Rules(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("rules %v, want %v (errors: %v)", got, want, errs)
+	}
+	for _, e := range errs {
+		if !strings.Contains(e.Msg, "allow with "+e.Rule+" ") {
+			t.Errorf("%q does not name its rule %s", e.Msg, e.Rule)
+		}
+	}
+}
+
+func TestResolveBind(t *testing.T) {
+	dir := t.TempDir()
+	allowed := filepath.Join(dir, "allowed")
+	mkdir := func(p string) {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(target, at string) {
+		if err := os.Symlink(target, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkdir(filepath.Join(allowed, "data", "sub"))
+	link("/etc", filepath.Join(allowed, "etc-link"))
+	link(filepath.Join(allowed, "data"), filepath.Join(allowed, "data-link"))
+	link(filepath.Join(allowed, "gone"), filepath.Join(allowed, "dangling"))
+	// The allowed path itself may be reached through a link.
+	viaLink := filepath.Join(dir, "via-link")
+	link(allowed, viaLink)
+	p := &Policy{AllowedBindPaths: []string{viaLink}}
+
+	tests := []struct{ name, source, want, err string }{
+		{"below the allowed path as written", viaLink + "/data/sub", allowed + "/data/sub", ""},
+		{"below the allowed path as resolved", allowed + "/data", allowed + "/data", ""},
+		{"the allowed path itself", viaLink, allowed, ""},
+		{"cleaned", viaLink + "/data/../data//sub/", allowed + "/data/sub", ""},
+		{"a symlink below the allowed path", viaLink + "/etc-link/passwd", "", allowed + "/etc-link is a symlink below an allowed path"},
+		{"the source is a symlink", viaLink + "/data-link", "", allowed + "/data-link is a symlink"},
+		{"a dangling symlink", viaLink + "/dangling", "", allowed + "/dangling is a symlink"},
+		{"a missing path", viaLink + "/new/dir", "", "cannot stat " + allowed + "/new: no such file or directory"},
+		{"escaping with ..", viaLink + "/../../etc", "", "is not below any of allowedBindPaths"},
+		{"a sibling sharing the prefix", viaLink + "-not", "", "is not below any of allowedBindPaths"},
+		{"relative", "data", "", `"data" is not an absolute path`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := p.ResolveBind(tt.source)
+			if tt.err == "" {
+				if err != nil || got != tt.want {
+					t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("got %q, %v; want an error containing %q", got, err, tt.err)
+			}
+		})
+	}
+
+	t.Run("a link planted after a check is refused at the next", func(t *testing.T) {
+		src := viaLink + "/data/sub"
+		if _, err := p.ResolveBind(src); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(allowed, "data"), filepath.Join(allowed, "data.old")); err != nil {
+			t.Fatal(err)
+		}
+		link("/", filepath.Join(allowed, "data"))
+		if got, err := p.ResolveBind(src); err == nil || !strings.Contains(err.Error(), allowed+"/data is a symlink") {
+			t.Fatalf("got %q, %v; want the planted link refused", got, err)
+		}
+	})
 }
 
 func TestPolicyCheckLocatesErrors(t *testing.T) {

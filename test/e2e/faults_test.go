@@ -32,7 +32,7 @@ var _ = Describe("Faults", Label("faults"), func() {
 		secretsScenario(ctx)
 	}, SpecTimeout(5*time.Minute))
 
-	It("a restart the daemon refuses is a failed run, backed off, not a hot loop", func(ctx SpecContext) {
+	It("a restart whose bind source is gone is refused by the policy, not tried in a loop", func(ctx SpecContext) {
 		refusedRestartScenario(ctx)
 	}, SpecTimeout(5*time.Minute))
 
