@@ -48,10 +48,11 @@ spec:
 	debug := &slog.HandlerOptions{Level: slog.LevelDebug}
 	log := slog.New(slog.NewMultiHandler(slog.NewTextHandler(&out, debug), slog.NewJSONHandler(&out, debug)))
 	ta := newTestAgent(t, log)
+	ta.Policy = &spec.Policy{AllowedSecretPaths: []string{dir}}
 	code := 1
 	ta.rt.exitCode = &code
 	ta.rt.logs = "API_TOKEN=" + inline + "\nDB_PASSWORD=" + fromFile + "\n" // a program that prints its env
-	src := source.New(ta.Store, source.Options{Dir: specsDir, Policy: spec.DefaultPolicy(), Log: log,
+	src := source.New(ta.Store, source.Options{Dir: specsDir, Policy: ta.Policy, Log: log,
 		Changed: ta.Controller.DesiredChanged})
 	ta.connect()
 	ta.run(t)

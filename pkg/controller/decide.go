@@ -15,6 +15,29 @@ type Desired struct {
 	Spec     *spec.Spec
 	Hash     string
 	FromFile bool
+	// Want is the spec-hash label of a container made from this definition:
+	// Hash, mixed with the content of the spec's secret files (see
+	// spec.HashWithSecrets), so that a changed secret replaces the
+	// container. Empty means Hash.
+	Want string
+	// SecretErr says why the secret files could not be read. Then no
+	// container counts as outdated: a replacement could not be made.
+	SecretErr string
+	// secrets holds what was read, for create.
+	secrets *secretValues
+}
+
+// Label is the spec-hash label a container of d carries.
+func (d Desired) Label() string {
+	if d.Want != "" {
+		return d.Want
+	}
+	return d.Hash
+}
+
+// current reports whether c was made from d's definition (and d's secrets).
+func (d Desired) current(c *docker.Container) bool {
+	return d.Spec != nil && (d.SecretErr != "" || c.Labels[docker.LabelSpecHash] == d.Label())
 }
 
 // Observed is what Docker shows of a spec's containers.
@@ -95,7 +118,7 @@ func decide(d Desired, o Observed, h model.History, now time.Time) Action {
 		(!c.Inspected || c.StartedAt.Equal(h.LastStartedAt))
 	if c.State == "created" && !recorded {
 		// Created but never started: the agent stopped between create and start.
-		if d.Spec == nil || c.Labels[docker.LabelSpecHash] != d.Hash {
+		if !d.current(c) {
 			return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
 		}
 		return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending}
@@ -147,7 +170,7 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 	switch {
 	case d.Spec == nil:
 		return stop(model.StopDeleted, "spec deleted")
-	case c.Labels[docker.LabelSpecHash] != d.Hash:
+	case !d.current(&c):
 		return stop(model.StopReplaced, "spec changed")
 	case h.Stop != nil && h.Stop.ContainerID == c.ID:
 		// A stop we issued did not finish (the agent may have died in it): finish it.
@@ -156,6 +179,9 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 		return stop(model.StopUnhealthy, "container is unhealthy")
 	}
 	a := Action{Kind: ActNone, Phase: model.PhaseRunning, History: h}
+	if d.SecretErr != "" {
+		a.Message = d.SecretErr + "; the running container is kept"
+	}
 	if dl := d.Spec.Spec.ActiveDeadline.Duration; dl > 0 && !c.StartedAt.IsZero() {
 		left := c.StartedAt.Add(dl).Sub(now)
 		if left <= 0 {
@@ -216,7 +242,7 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 	}
 
 	switch {
-	case d.Spec == nil || c.Labels[docker.LabelSpecHash] != d.Hash:
+	case !d.current(&c):
 		// Deleted or replaced: what follows is removal, not a restart.
 		a.Phase = model.PhasePending
 		return a
@@ -266,7 +292,7 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 }
 
 func decideExited(d Desired, c docker.Container, h model.History, now time.Time) Action {
-	if d.Spec == nil || c.Labels[docker.LabelSpecHash] != d.Hash {
+	if !d.current(&c) {
 		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
 	}
 	if h.Done {

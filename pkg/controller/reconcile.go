@@ -87,7 +87,7 @@ func (c *Controller) desired(name string) (Desired, error) {
 	if err != nil {
 		return Desired{}, fmt.Errorf("read spec: %w", err)
 	}
-	return Desired{Spec: r.Spec, Hash: r.Hash, FromFile: r.Source.Kind == store.SourceFile}, nil
+	return c.withSecrets(Desired{Spec: r.Spec, Hash: r.Hash, FromFile: r.Source.Kind == store.SourceFile}), nil
 }
 
 // observe lists the spec's containers (from the cache when it is fresh).
@@ -203,6 +203,7 @@ func (c *Controller) apply(ctx context.Context, name string, d Desired, o Observ
 		if err := c.remove(ctx, name, a.ContainerID); err != nil {
 			return o, true, err
 		}
+		c.dropSecretFiles(name, o.Container)
 		o.Container = nil
 		return o, false, c.putHistory(name, h, a.History)
 
@@ -229,6 +230,7 @@ func (c *Controller) apply(ctx context.Context, name string, d Desired, o Observ
 		return c.start(ctx, name, d, o, a)
 
 	case ActForget:
+		c.forgetSecretFiles(name)
 		return o, true, c.forget(name)
 
 	case ActExpire:
@@ -236,6 +238,7 @@ func (c *Controller) apply(ctx context.Context, name string, d Desired, o Observ
 			if err := c.remove(ctx, name, a.ContainerID); err != nil {
 				return o, true, err
 			}
+			c.dropSecretFiles(name, o.Container)
 		}
 		if d.FromFile {
 			// The file still asks for the spec: keep its final status.
@@ -328,20 +331,27 @@ func (c *Controller) create(ctx context.Context, name string, d Desired, o Obser
 	if msg, ok := c.ensureImage(ctx, ps.Image, ps.ImagePullPolicy); !ok {
 		return nil, c.fail(name, d, o, a, "ImageUnavailable", msg)
 	}
-	env, err := c.resolveEnv(d.Spec)
+	if d.SecretErr != "" {
+		return nil, c.fail(name, d, o, a, "SecretUnavailable", d.SecretErr)
+	}
+	var env map[string]string
+	if d.secrets != nil {
+		env = d.secrets.env
+	}
+	files, err := c.writeSecretFiles(name, d)
 	if err != nil {
 		return nil, c.fail(name, d, o, a, "SecretUnavailable", err.Error())
 	}
 	labels := map[string]string{
 		docker.LabelManaged:  "true",
 		docker.LabelSpec:     name,
-		docker.LabelSpecHash: d.Hash,
+		docker.LabelSpecHash: d.Label(),
 		docker.LabelInstance: c.opts.Instance,
 		labelGrace:           ps.TerminationGracePeriod.Duration.String(),
 		labelStopSignal:      ps.StopSignal,
 	}
 	cname := ContainerName(name)
-	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env})
+	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files})
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrConflict) {
 		return nil, c.conflict(ctx, name, d, o, a, cname)
@@ -402,24 +412,6 @@ func (c *Controller) ensureImage(ctx context.Context, ref string, policy spec.Pu
 		return fmt.Sprintf("pull image %s: %v", ref, err), false
 	}
 	return "", true
-}
-
-func (c *Controller) resolveEnv(s *spec.Spec) (map[string]string, error) {
-	out := map[string]string{}
-	for _, e := range s.Spec.Env {
-		if e.ValueFrom == nil {
-			continue
-		}
-		if c.opts.ResolveEnv == nil {
-			return nil, fmt.Errorf("env %s: secret files are not enabled", e.Name)
-		}
-		v, err := c.opts.ResolveEnv(e.Name, e.ValueFrom.File)
-		if err != nil {
-			return nil, fmt.Errorf("env %s: %w", e.Name, err)
-		}
-		out[e.Name] = v
-	}
-	return out, nil
 }
 
 func (c *Controller) start(ctx context.Context, name string, d Desired, o Observed, a Action) (Observed, bool, error) {
@@ -642,7 +634,7 @@ func (c *Controller) observeConvergence(name string) {
 
 // why says in words why decide chose a, for the one log line per decision.
 func why(a Action, d Desired, o Observed) string {
-	oldHash := o.Container != nil && d.Spec != nil && o.Container.Labels[docker.LabelSpecHash] != d.Hash
+	oldHash := o.Container != nil && d.Spec != nil && !d.current(o.Container)
 	switch a.Kind {
 	case ActCreate:
 		return "the spec has no container"

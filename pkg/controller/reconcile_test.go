@@ -26,6 +26,7 @@ type fakeRuntime struct {
 	seq        int
 	calls      map[string]int
 	stopCode   int // exit code of a stopped container
+	lastCreate docker.CreateRequest
 }
 
 func newFakeRuntime(now func() time.Time) *fakeRuntime {
@@ -100,6 +101,7 @@ func (f *fakeRuntime) Create(_ context.Context, req docker.CreateRequest) (strin
 		return "", fmt.Errorf("name %s: %w", req.Name, docker.ErrConflict)
 	}
 	f.call("create")
+	f.lastCreate = req
 	f.seq++
 	id := fmt.Sprintf("c%d", f.seq)
 	f.containers[id] = &docker.Container{ID: id, Name: req.Name, Image: req.Spec.Spec.Image, Labels: req.Labels, State: "created"}

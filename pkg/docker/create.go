@@ -43,6 +43,9 @@ func BuildConfig(req CreateRequest) (*container.Config, *container.HostConfig, *
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	for _, f := range req.Files {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: f.Source, Target: f.Target, ReadOnly: true})
+	}
 	exposed, bindings, err := portsOf(s.Ports)
 	if err != nil {
 		return nil, nil, nil, err

@@ -60,6 +60,15 @@ type CreateRequest struct {
 	Labels map[string]string // ownership labels, merged over the spec's labels
 	// Env holds resolved values (secrets read from files) by variable name.
 	Env map[string]string
+	// Files are host files the agent prepared (the spec's secrets), each
+	// bind-mounted read-only at its target: the container sees the content,
+	// docker inspect only the host path.
+	Files []FileMount
+}
+
+// FileMount is one file bind-mounted read-only into a container.
+type FileMount struct {
+	Source, Target string
 }
 
 // LogOptions choose what Logs returns.

@@ -12,6 +12,9 @@ type FieldError struct {
 	Line int    `json:"line,omitempty"`
 	Path string `json:"field,omitempty"`
 	Msg  string `json:"message"`
+	// Rule is the policy field whose refusal this is ("allowPrivileged",
+	// "allowedHostPorts"); empty for an error that is not a refusal.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Error reads "file:line: path: msg", leaving out the parts that are unknown.

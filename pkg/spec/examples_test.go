@@ -3,6 +3,8 @@ package spec
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"testing"
 )
 
@@ -39,6 +41,17 @@ func TestExampleSpecsWithPolicy(t *testing.T) {
 		t.Fatalf("no example specs in %s", dir)
 	}
 	checkExamples(t, specFiles, policy)
+
+	// The example policy is the reference: it shows every field.
+	raw, err := os.ReadFile(filepath.Join(dir, "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for field := range yamlFields(reflect.TypeFor[Policy]()) {
+		if !regexp.MustCompile(`(?m)^` + field + `:`).Match(raw) {
+			t.Errorf("specs/examples/policy.yaml does not show the policy field %s", field)
+		}
+	}
 }
 
 func checkExamples(t *testing.T, files []string, policy *Policy) {

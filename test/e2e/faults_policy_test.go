@@ -123,7 +123,9 @@ func secretsScenario(ctx SpecContext) {
 	envFrom := func(file string) string {
 		return fmt.Sprintf("env: [{name: TOKEN, valueFrom: {file: %s}}, {name: PLAIN, value: visible}]", file)
 	}
-	a := startAgent()
+	policy := filepath.Join(GinkgoT().TempDir(), "policy.yaml")
+	Expect(os.WriteFile(policy, []byte(fmt.Sprintf("allowedSecretPaths: [%s]\n", dir)), 0o600)).To(Succeed())
+	a := startAgent("--policy", policy)
 	instance := a.instance(ctx)
 	a.WriteSpec(show+".yaml", Spec(show, []string{"env", "--stay"}, envFrom(private)))
 	// The ledger keeps a log tail: this one prints nothing of its env.
