@@ -156,12 +156,6 @@ func secretsScenario(ctx SpecContext) {
 
 	By("the value appears in none of the agent's outputs")
 	places := map[string]string{"agent log (debug)": a.Log()}
-	asJSON := func(v any, err error) string {
-		Expect(err).NotTo(HaveOccurred())
-		raw, err := json.Marshal(v)
-		Expect(err).NotTo(HaveOccurred())
-		return string(raw)
-	}
 	places["GET /v1/specs"] = asJSON(a.API().List(ctx))
 	for _, n := range []string{show, job, leaky} {
 		places["GET spec "+n] = asJSON(a.API().Get(ctx, n))
@@ -188,6 +182,15 @@ func secretsScenario(ctx SpecContext) {
 	sum.note("value seen by the container; absent from %d places (log, API specs/status/events/exits/inspect/errors, metrics, state file); 0644 file refused",
 		len(places))
 	sum.print()
+}
+
+// asJSON is an API answer as JSON, for looking for what must not be in it.
+func asJSON(v any, err error) string {
+	GinkgoHelper()
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := json.Marshal(v)
+	Expect(err).NotTo(HaveOccurred())
+	return string(raw)
 }
 
 // refusedRestartScenario makes the daemon refuse to restart a container
