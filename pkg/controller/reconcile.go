@@ -3,9 +3,13 @@ package controller
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -342,6 +346,10 @@ func (c *Controller) create(ctx context.Context, name string, d Desired, o Obser
 	if err != nil {
 		return nil, c.fail(name, d, o, a, "SecretUnavailable", err.Error())
 	}
+	secOpt, err := inlineSeccompProfiles(ps.SecurityOpt)
+	if err != nil {
+		return nil, c.fail(name, d, o, a, "SeccompProfileUnavailable", err.Error())
+	}
 	labels := map[string]string{
 		docker.LabelManaged:  "true",
 		docker.LabelSpec:     name,
@@ -351,7 +359,7 @@ func (c *Controller) create(ctx context.Context, name string, d Desired, o Obser
 		labelStopSignal:      ps.StopSignal,
 	}
 	cname := ContainerName(name)
-	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files})
+	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt})
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrConflict) {
 		return nil, c.conflict(ctx, name, d, o, a, cname)
@@ -412,6 +420,45 @@ func (c *Controller) ensureImage(ctx context.Context, ref string, policy spec.Pu
 		return fmt.Sprintf("pull image %s: %v", ref, err), false
 	}
 	return "", true
+}
+
+// maxSeccompProfile bounds a profile file; Docker's default is about 20 KiB.
+const maxSeccompProfile = 1 << 20
+
+// inlineSeccompProfiles reads the profile files that securityOpt names by
+// path (seccomp=/etc/...json, allowed by allowedSeccompProfiles) into the
+// inline JSON the daemon's API expects: the docker CLI does the same on
+// the client side. It returns nil when there is none, so the spec's
+// options stand.
+func inlineSeccompProfiles(opts []string) ([]string, error) {
+	var out []string
+	for i, opt := range opts {
+		key, val := spec.SplitSecurityOpt(opt)
+		if key != "seccomp" || !filepath.IsAbs(val) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(opts)
+		}
+		f, err := os.Open(val)
+		if err != nil {
+			return nil, fmt.Errorf("seccomp profile: %w", err)
+		}
+		raw, err := io.ReadAll(io.LimitReader(f, maxSeccompProfile+1))
+		f.Close()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("seccomp profile %s: %w", val, err)
+		case len(raw) > maxSeccompProfile:
+			return nil, fmt.Errorf("seccomp profile %s is over %d bytes", val, maxSeccompProfile)
+		case !json.Valid(raw):
+			return nil, fmt.Errorf("seccomp profile %s is not JSON", val)
+		}
+		var compact bytes.Buffer
+		_ = json.Compact(&compact, raw)
+		out[i] = "seccomp=" + compact.String()
+	}
+	return out, nil
 }
 
 func (c *Controller) start(ctx context.Context, name string, d Desired, o Observed, a Action) (Observed, bool, error) {

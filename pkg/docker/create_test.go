@@ -149,6 +149,15 @@ func TestBuildConfigTranslation(t *testing.T) {
 			})
 		},
 	}, {
+		name: "security options: the request's, with profiles inlined, replace the spec's",
+		edit: func(s *spec.Spec, req *CreateRequest) {
+			s.Spec.SecurityOpt = []string{"seccomp=/etc/reconciler/seccomp.json"}
+			req.SecurityOpt = []string{`seccomp={"defaultAction":"SCMP_ACT_ERRNO"}`}
+		},
+		verify: func(t *testing.T, _ *container.Config, host *container.HostConfig, _ *network.NetworkingConfig) {
+			eq(t, "security options", host.SecurityOpt, []string{`seccomp={"defaultAction":"SCMP_ACT_ERRNO"}`})
+		},
+	}, {
 		name: "secret files are read-only bind mounts after the spec's own",
 		edit: func(s *spec.Spec, req *CreateRequest) {
 			s.Spec.Mounts = []spec.Mount{{Type: "tmpfs", Target: "/tmp"}}

@@ -64,6 +64,9 @@ type CreateRequest struct {
 	// bind-mounted read-only at its target: the container sees the content,
 	// docker inspect only the host path.
 	Files []FileMount
+	// SecurityOpt, when set, replaces the spec's: the same options with
+	// seccomp profile files read into the inline JSON the daemon expects.
+	SecurityOpt []string
 }
 
 // FileMount is one file bind-mounted read-only into a container.

@@ -242,7 +242,7 @@ func (p *Policy) Check(s *Spec) ErrorList {
 	}
 	for i, opt := range c.SecurityOpt {
 		path := fmt.Sprintf("spec.securityOpt[%d]", i)
-		key, val := splitSecurityOpt(opt)
+		key, val := SplitSecurityOpt(opt)
 		switch {
 		case unconfined(opt):
 			if !p.AllowUnconfined {
@@ -389,7 +389,7 @@ func resolvePath(p string) string {
 
 // unconfined reports a security option that lifts a baseline confinement.
 func unconfined(opt string) bool {
-	key, value := splitSecurityOpt(opt)
+	key, value := SplitSecurityOpt(opt)
 	switch key {
 	case "seccomp", "apparmor", "systempaths":
 		return value == "unconfined"

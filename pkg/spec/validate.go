@@ -126,7 +126,7 @@ func (v *validator) container(c *ContainerSpec) {
 		}
 	}
 	for i, opt := range c.SecurityOpt {
-		key, _ := splitSecurityOpt(opt)
+		key, _ := SplitSecurityOpt(opt)
 		switch key {
 		case "no-new-privileges", "seccomp", "apparmor", "label", "systempaths":
 		default:
@@ -344,11 +344,11 @@ func deviceProblem(dev string) string {
 	return ""
 }
 
-// splitSecurityOpt splits "key=value" (or the older "key:value") as the
+// SplitSecurityOpt splits "key=value" (or the older "key:value") as the
 // daemon does: at the first "=" when there is one, else at the first ":".
 // Splitting otherwise would let "label:x=seccomp..." pass as a label here
 // while the daemon reads another key.
-func splitSecurityOpt(opt string) (key, value string) {
+func SplitSecurityOpt(opt string) (key, value string) {
 	if k, v, ok := strings.Cut(opt, "="); ok {
 		return k, v
 	}
