@@ -27,6 +27,9 @@ const openFlags = syscall.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK | s
 // must not be a symlink. what names the file's role in errors ("secret
 // file", "--api-token-file").
 func ReadPrivateFile(what, path string) ([]byte, error) {
+	if err := Precheck(what, path); err != nil {
+		return nil, err
+	}
 	fd, err := syscall.Open(path, openFlags, 0)
 	if err != nil {
 		return nil, openError(what, path, err)
@@ -44,6 +47,18 @@ func ReadBelow(what, root, path string) ([]byte, error) {
 	if err != nil || !filepath.IsAbs(path) || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
 		return nil, fmt.Errorf("%s %s is not below %s", what, path, root)
 	}
+	// Looked at first, so that a device or FIFO is not even opened (some
+	// drivers act on open); the walk and fstat of readBelow decide, should
+	// the file change in between.
+	if err := Precheck(what, path); err != nil {
+		return nil, err
+	}
+	return readBelow(what, root, rel, path)
+}
+
+// readBelow opens root/rel one component at a time, none a symlink, and
+// reads it through readFD; path names it in errors.
+func readBelow(what, root, rel, path string) ([]byte, error) {
 	dir, err := syscall.Open(root, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, openError(what, path, err)

@@ -90,6 +90,32 @@ func TestReadBelow(t *testing.T) {
 	}
 }
 
+// A FIFO or device that takes a file's place after the precheck is still
+// refused by the open itself, without blocking.
+func TestReadBelowOpensWithoutBlocking(t *testing.T) {
+	root := t.TempDir()
+	fifo := filepath.Join(root, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dev := filepath.Join(root, "null")
+	if err := syscall.Mknod(dev, syscall.S_IFCHR|0o600, int(unixMkdev(1, 3))); err != nil {
+		t.Fatalf("mknod (the test runs as root, as the agent does): %v", err)
+	}
+	for name, want := range map[string]string{"fifo": "(a FIFO)", "null": "(a character device)"} {
+		done := make(chan error, 1)
+		go func() { _, err := readBelow("secret file", root, name, filepath.Join(root, name)); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %v, want a refusal saying %s", name, err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the open blocked", name)
+		}
+	}
+}
+
 func TestReadPrivateFile(t *testing.T) {
 	dir := t.TempDir()
 	token := filepath.Join(dir, "token")
