@@ -20,8 +20,9 @@ type Desired struct {
 	// spec.HashWithSecrets), so that a changed secret replaces the
 	// container. Empty means Hash.
 	Want string
-	// SecretErr says why the secret files could not be read. Then no
-	// container counts as outdated: a replacement could not be made.
+	// SecretErr says why the secret files could not be read. Then only the
+	// definition counts: the container of an unchanged spec is kept, since
+	// no replacement could be made.
 	SecretErr string
 	// secrets holds what was read, for create.
 	secrets *secretValues
@@ -35,9 +36,21 @@ func (d Desired) Label() string {
 	return d.Hash
 }
 
-// current reports whether c was made from d's definition (and d's secrets).
+// current reports whether c was made from d's definition and d's secrets.
+// When the secrets cannot be read, only the definition is compared: the
+// container of an unchanged spec is kept rather than replaced by nothing.
 func (d Desired) current(c *docker.Container) bool {
-	return d.Spec != nil && (d.SecretErr != "" || c.Labels[docker.LabelSpecHash] == d.Label())
+	if d.Spec == nil {
+		return false
+	}
+	if d.SecretErr != "" {
+		def := c.Labels[labelDefinition]
+		if def == "" {
+			def = c.Labels[docker.LabelSpecHash] // made without secrets
+		}
+		return def == d.Hash
+	}
+	return c.Labels[docker.LabelSpecHash] == d.Label()
 }
 
 // Observed is what Docker shows of a spec's containers.

@@ -38,6 +38,9 @@ type Result struct {
 const (
 	labelGrace      = "reconciler.stop-grace"
 	labelStopSignal = "reconciler.stop-signal"
+	// labelDefinition is the spec's own hash on a container whose spec-hash
+	// label has its secrets mixed in.
+	labelDefinition = "reconciler.definition-hash"
 	defaultGrace    = 10 * time.Second
 	// maxSteps bounds the steps one Reconcile takes (e.g. record, remove,
 	// create, start); the rest waits for the next pass.
@@ -357,6 +360,9 @@ func (c *Controller) create(ctx context.Context, name string, d Desired, o Obser
 		docker.LabelInstance: c.opts.Instance,
 		labelGrace:           ps.TerminationGracePeriod.Duration.String(),
 		labelStopSignal:      ps.StopSignal,
+	}
+	if d.Label() != d.Hash {
+		labels[labelDefinition] = d.Hash
 	}
 	cname := ContainerName(name)
 	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt})

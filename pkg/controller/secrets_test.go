@@ -59,6 +59,9 @@ func TestReconcileSecrets(t *testing.T) {
 	if label == s.Hash() || strings.Contains(strings.Join(labelValues(req.Labels), " "), "first-value") {
 		t.Fatalf("spec-hash label %q: want the spec hash mixed with the secret, and no content in labels", label)
 	}
+	if req.Labels[labelDefinition] != s.Hash() {
+		t.Fatalf("definition label %q, want the spec's own hash %s", req.Labels[labelDefinition], s.Hash())
+	}
 	if st := h.status("job"); st.SpecHash != s.Hash() || st.Phase != model.PhaseRunning {
 		t.Fatalf("status %+v: the status keeps the spec's own hash", st)
 	}
@@ -96,6 +99,22 @@ func TestReconcileSecrets(t *testing.T) {
 	h.reconcile("job")
 	if h.rt.count("stop") != 1 || !strings.Contains(h.status("job").Message, "readable by every user") {
 		t.Fatalf("unreadable secret: %v, status %+v", h.rt.calls, h.status("job"))
+	}
+
+	// Unreadable, and the spec changes: the definition still counts, so the
+	// old container goes, and no new one can be made.
+	s.Spec.Args = []string{"tick"}
+	if err := h.st.PutSpec(store.Record{Spec: s, Hash: s.Hash(), Source: store.Source{Kind: store.SourceAPI}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3 && h.rt.byName("reconciler-job") != nil; i++ {
+		h.now = h.now.Add(time.Minute)
+		h.reconcile("job")
+	}
+	h.reconcile("job")
+	if st := h.status("job"); h.rt.count("stop") != 2 || h.rt.count("create") != 2 || st.Phase != model.PhaseError ||
+		!strings.Contains(st.Message, "readable by every user") {
+		t.Fatalf("changed spec, unreadable secret: %v, status %+v; want the old container replaced by an error", h.rt.calls, st)
 	}
 
 	// Deleted: the container and every copy go.
