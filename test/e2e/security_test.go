@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/docker/docker/api/types/container"
+	volumeapi "github.com/docker/docker/api/types/volume"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -30,14 +31,18 @@ var _ = Describe("Security: hostile specs", func() {
 		Expect(os.WriteFile(policy, []byte(fmt.Sprintf("allowedSecretPaths: [%s]\n", secretDir)), 0o600)).To(Succeed())
 		a := startAgent("--policy", policy)
 		instance := a.instance(ctx)
-		doors := spectest.HostileDoors(secretDir)
+		volume := fname("shared-data")
+		_, err := dcli.VolumeCreate(ctx, volumeapi.CreateOptions{Name: volume, Labels: map[string]string{testLabel: runID}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) { Expect(dcli.VolumeRemove(ctx, volume, false)).To(Succeed()) })
+		doors := spectest.HostileDoors(secretDir, volume)
 		file := func(i int) string { return fmt.Sprintf("hostile-%02d.yaml", i) }
 		name := func(i int) string { return fname(fmt.Sprintf("hostile-%02d", i)) }
 
 		By("the same spec without a door passes each entry: the positive control")
 		benign := fname("benign")
 		a.WriteSpec(benign+".yaml", Spec(benign, tickArgs))
-		_, err := a.API().Apply(ctx, []byte(Spec(fname("benign-api"), tickArgs)), "application/yaml", true)
+		_, err = a.API().Apply(ctx, []byte(Spec(fname("benign-api"), tickArgs)), "application/yaml", true)
 		Expect(err).NotTo(HaveOccurred(), "the API accepts it (dry run)")
 		Expect(a.runCLI(ctx, "validate", "--policy", policy, filepath.Join(a.SpecsDir, benign+".yaml")).code).To(Equal(0))
 		Eventually(runningOf(ctx, dcli, instance, benign)).WithTimeout(setupBudget).Should(Not(BeEmpty()))

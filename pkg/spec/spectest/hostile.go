@@ -16,9 +16,10 @@ type Door struct {
 }
 
 // HostileDoors are the doors of a default policy whose allowedSecretPaths
-// is [secretDir], in which a FIFO named "fifo" exists. Each is the one
-// thing wrong with its spec.
-func HostileDoors(secretDir string) []Door {
+// is [secretDir], in which a FIFO named "fifo" exists; volume names a
+// volume that exists on the daemon. Each is the one thing wrong with its
+// spec.
+func HostileDoors(secretDir, volume string) []Door {
 	fifo := filepath.Join(secretDir, "fifo")
 	return []Door{
 		{"env from /etc/shadow", []string{"env: [{name: X, valueFrom: {file: /etc/shadow}}]"}, "spec.env[0].valueFrom.file", "allowedSecretPaths"},
@@ -31,7 +32,7 @@ func HostileDoors(secretDir string) []Door {
 		{"seccomp unconfined", []string{"securityOpt: [seccomp=unconfined]"}, "spec.securityOpt[0]", "allowUnconfined"},
 		{"an AppArmor profile", []string{"securityOpt: [apparmor=my-lax-profile]"}, "spec.securityOpt[0]", "allowedAppArmorProfiles"},
 		{"host port 80 on 0.0.0.0", []string{"ports: [{containerPort: 80, hostPort: 80, hostIP: 0.0.0.0}]"}, "spec.ports[0].hostPort", "allowedHostPorts"},
-		{"a named volume", []string{"mounts: [{type: volume, source: shared-data, target: /data}]"}, "spec.mounts[0].source", "allowedVolumes"},
+		{"an existing named volume", []string{"mounts: [{type: volume, source: " + volume + ", target: /data}]"}, "spec.mounts[0].source", "allowedVolumes"},
 		{"a user-defined network", []string{"network: backend"}, "spec.network", "allowedNetworks"},
 		{"the host network", []string{"network: host"}, "spec.network", "allowHostNetwork"},
 		{"a grace period of 2000000h", []string{"terminationGracePeriod: 2000000h"}, "spec.terminationGracePeriod", "maxTerminationGracePeriod"},
