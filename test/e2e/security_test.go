@@ -151,6 +151,11 @@ var _ = Describe("Security: hostile specs", func() {
 			Expect(text).NotTo(ContainSubstring(first), "the secret leaked into the %s", where)
 		}
 
+		By("a restarted agent adopts it without replacing it: the HMAC key is kept in the state file")
+		a.Stop()
+		a.Start()
+		Consistently(runningOf(ctx, dcli, instance, name)).WithTimeout(2*resync + rescan).Should(Equal(id))
+
 		By("new content replaces the container, which then reads the new content")
 		Expect(os.WriteFile(key, []byte(second), 0o600)).To(Succeed())
 		var newID string
