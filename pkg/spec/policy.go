@@ -178,6 +178,11 @@ func parsePortRange(r string) (lo, hi int, ok bool) {
 // link under /allowed pointing elsewhere escapes the allow-list. A link
 // created after the check is the operator's to prevent: whoever can write
 // below an allowed path is trusted.
+//
+// Secret files are compared as cleaned paths, and one already there that
+// is a symlink, FIFO or device is refused (without opening it); the read at
+// create (ReadSecret) checks again, as the file may change until then.
+// Each refusal carries its rule: the policy field that would allow it.
 func (p *Policy) Check(s *Spec) ErrorList {
 	if p == nil {
 		p = DefaultPolicy()
