@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reconciler/reconciler/pkg/agent"
+	"github.com/reconciler/reconciler/pkg/secrets"
 )
 
 func agentCmd() *cobra.Command {
@@ -87,7 +88,7 @@ func newLogger(format, level string) (*slog.Logger, error) {
 
 // readTokenFile reads the TCP API's bearer token.
 func readTokenFile(path string) (string, error) {
-	data, err := agent.ReadPrivateFile("--api-token-file", path)
+	data, err := secrets.ReadPrivateFile("--api-token-file", path)
 	if err != nil {
 		return "", err
 	}

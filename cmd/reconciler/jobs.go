@@ -68,7 +68,7 @@ it with 'reconciler logs -f NAME' and 'reconciler wait NAME'.`,
 	f.StringVar(&o.cpus, "cpus", "", "CPU limit (0.5, 2, 250m)")
 	f.Int64Var(&o.pids, "pids", 0, "limit on processes and threads")
 	f.StringArrayVar(&o.env, "env", nil, "environment variable NAME=VALUE (repeatable)")
-	f.StringArrayVar(&o.secretEnv, "secret-env", nil, "environment variable NAME=FILE whose value the agent reads from FILE, kept out of the spec (repeatable)")
+	f.StringArrayVar(&o.secretEnv, "secret-env", nil, "environment variable NAME=FILE whose value the agent reads from FILE (below the policy's allowedSecretPaths, default /etc/reconciler/secrets), kept out of the spec (repeatable)")
 	f.StringArrayVar(&o.mounts, "mount", nil, "SOURCE:TARGET[:ro]: an absolute SOURCE is a bind mount, a name a volume (repeatable)")
 	f.StringArrayVar(&o.labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.StringVar(&o.workdir, "workdir", "", "working directory in the container")

@@ -9,8 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"strings"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -146,7 +145,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	a.Controller = controller.New(cli, st, a.Recorder, controller.Options{
 		Instance: st.InstanceID(), Workers: cfg.Workers, Resync: cfg.Resync, StopOnExit: cfg.StopOnExit,
-		Log: log, Metrics: a.Metrics, ResolveEnv: readSecret, Policy: a.Policy,
+		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
+		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
 	})
 	a.Source = source.New(st, source.Options{
 		Dir: cfg.SpecsDir, Rescan: cfg.Rescan, Log: log,
@@ -186,37 +186,13 @@ func connectDocker(ctx context.Context, host string, m *metrics.Metrics, log *sl
 	}
 }
 
-// maxSecretSize bounds a secret file: a secret is a key, not a payload.
-const maxSecretSize = 64 << 10
+// readSecret reads a spec's secret file under the policy in force now.
+func (a *Agent) readSecret(path string) ([]byte, error) { return a.Policy.Get().ReadSecret(path) }
 
-// ReadPrivateFile reads a secret or token file. A file every user of the
-// host can read protects nothing, so it is refused; so is one over 64 KiB.
-// what names the file's role in errors ("secret file", "--api-token-file").
-func ReadPrivateFile(what, path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if fi.Mode().Perm()&0o004 != 0 {
-		return nil, fmt.Errorf("%s %s is readable by every user (mode %v); chmod o-r it", what, path, fi.Mode().Perm())
-	}
-	if fi.Size() > maxSecretSize {
-		return nil, fmt.Errorf("%s %s is over %d bytes", what, path, maxSecretSize)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return b, nil
-}
-
-// readSecret reads an env value from a secret file.
-func readSecret(_, path string) (string, error) {
-	b, err := ReadPrivateFile("secret file", path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+// secretsDir is where the agent keeps its copies of the specs' secrets:
+// beside the state file, one directory per agent instance.
+func secretsDir(statePath, instance string) string {
+	return filepath.Join(filepath.Dir(statePath), "secrets", instance)
 }
 
 func listenTCP(addr string) (net.Listener, error) {

@@ -7,12 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"syscall"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/secrets"
 	"github.com/reconciler/reconciler/pkg/source"
 )
 
@@ -80,7 +80,7 @@ func (a *Agent) listenAPI() ([]apiListener, *api.AuditLog, error) {
 func loadTokens(cfg Config) ([]api.Token, error) {
 	var tokens []api.Token
 	if cfg.APITokens != "" {
-		data, err := readStrictlyPrivate("--api-tokens", cfg.APITokens, os.Getuid())
+		data, err := readStrictlyPrivate("--api-tokens", cfg.APITokens)
 		if err != nil {
 			return nil, err
 		}
@@ -96,8 +96,10 @@ func loadTokens(cfg Config) ([]api.Token, error) {
 
 // readStrictlyPrivate reads a file that must be readable by its owner
 // alone (mode 0600 or stricter), and owned by root or the agent's user: a
-// token file grants every role in it, and its owner can write it.
-func readStrictlyPrivate(what, path string, self int) ([]byte, error) {
+// token file grants every role in it, and its owner can write it. The
+// owner, the file type and the size are checked on the open descriptor by
+// secrets.ReadPrivateFile.
+func readStrictlyPrivate(what, path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -105,10 +107,7 @@ func readStrictlyPrivate(what, path string, self int) ([]byte, error) {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%s %s has mode %#o: it must be 0600 or stricter (chmod 600 %s)", what, path, perm, path)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != self {
-		return nil, fmt.Errorf("%s %s is owned by uid %d: it must be root's or the agent's user's", what, path, st.Uid)
-	}
-	return ReadPrivateFile(what, path)
+	return secrets.ReadPrivateFile(what, path)
 }
 
 func (a *Agent) serveAPI(ctx context.Context, g *errgroup.Group, ls []apiListener) {

@@ -15,6 +15,7 @@ import (
 	"github.com/reconciler/reconciler/pkg/controller"
 	"github.com/reconciler/reconciler/pkg/events"
 	"github.com/reconciler/reconciler/pkg/metrics"
+	"github.com/reconciler/reconciler/pkg/spec"
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
@@ -42,12 +43,13 @@ func newTestAgent(t *testing.T, log *slog.Logger) *testAgent {
 	t.Cleanup(func() { _ = st.Close() })
 	ta := &testAgent{rt: newFakeRuntime()}
 	ta.Agent = &Agent{Config: Config{Resync: testResync}, Store: st, log: log, ready: make(chan struct{}),
-		Metrics: metrics.New("test", "test")}
+		Metrics: metrics.New("test", "test"), Policy: spec.NewCurrentPolicy(spec.DefaultPolicy())}
 	ta.now = func() time.Time { return time.Now().Add(time.Duration(ta.skew.Load())) }
 	ta.Metrics.SetProbes(ta.Ready, ta.Healthy)
 	ta.Recorder = events.NewRecorder(st, log)
 	ta.Controller = controller.New(ta.rt, st, ta.Recorder, controller.Options{
-		Instance: st.InstanceID(), Resync: testResync, Log: log, Metrics: ta.Metrics, ResolveEnv: readSecret})
+		Instance: st.InstanceID(), Resync: testResync, Log: log, Metrics: ta.Metrics, ReadSecret: ta.readSecret, Policy: ta.Policy,
+		SecretsDir: secretsDir(st.Path(), st.InstanceID()), SecretKey: st.SecretKey()})
 	return ta
 }
 

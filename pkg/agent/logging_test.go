@@ -12,6 +12,7 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/source"
+	"github.com/reconciler/reconciler/pkg/spec"
 )
 
 // A spec's env values reach the container and nothing else: the agent logs
@@ -47,6 +48,7 @@ spec:
 	debug := &slog.HandlerOptions{Level: slog.LevelDebug}
 	log := slog.New(slog.NewMultiHandler(slog.NewTextHandler(&out, debug), slog.NewJSONHandler(&out, debug)))
 	ta := newTestAgent(t, log)
+	ta.Policy.Set(&spec.Policy{AllowedSecretPaths: []string{dir}})
 	code := 1
 	ta.rt.exitCode = &code
 	ta.rt.logs = "API_TOKEN=" + inline + "\nDB_PASSWORD=" + fromFile + "\n" // a program that prints its env

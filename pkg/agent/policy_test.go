@@ -47,7 +47,7 @@ func TestPolicyFileIsReloadedWhenItChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta.Policy = spec.NewCurrentPolicy(p)
+	ta.Policy.Set(p)
 	ta.Config.PolicyFile, ta.Config.Rescan = path, time.Hour // only the file watch can see a change
 	ta.connect()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -59,6 +59,7 @@ type APIError struct {
 	Field   string
 	File    string
 	Line    int
+	Rule    string // the policy field that would allow a refusal
 	// Errors has every problem when the agent found several.
 	Errors []spec.FieldError
 }
@@ -73,7 +74,7 @@ func (e *APIError) Error() string {
 		}
 		return strings.Join(lines, "\n")
 	}
-	fe := spec.FieldError{File: e.File, Line: e.Line, Path: e.Field, Msg: e.Message}
+	fe := spec.FieldError{File: e.File, Line: e.Line, Path: e.Field, Msg: e.Message, Rule: e.Rule}
 	return fe.Error()
 }
 
@@ -328,5 +329,5 @@ func decodeError(resp *http.Response) error {
 		return &APIError{Status: resp.StatusCode, Message: fmt.Sprintf("%s: %.200s", resp.Status, bytes.TrimSpace(raw))}
 	}
 	return &APIError{Status: resp.StatusCode, Message: body.Message, Field: body.Field,
-		File: body.File, Line: body.Line, Errors: body.Errors}
+		File: body.File, Line: body.Line, Rule: body.Rule, Errors: body.Errors}
 }

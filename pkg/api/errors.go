@@ -20,6 +20,8 @@ type Error struct {
 	Field   string `json:"field,omitempty"`
 	File    string `json:"file,omitempty"`
 	Line    int    `json:"line,omitempty"`
+	// Rule is the policy field that would allow what was refused.
+	Rule string `json:"rule,omitempty"`
 	// Errors lists every problem when there are several; the fields above
 	// repeat the first.
 	Errors []spec.FieldError `json:"errors,omitempty"`
@@ -85,7 +87,7 @@ func errorBody(err error) Error {
 	var list spec.ErrorList
 	if errors.As(err, &list) && len(list) > 0 {
 		first := list[0]
-		body := Error{Message: first.Msg, Field: first.Path, File: first.File, Line: first.Line}
+		body := Error{Message: first.Msg, Field: first.Path, File: first.File, Line: first.Line, Rule: first.Rule}
 		if len(list) > 1 {
 			for _, e := range list {
 				body.Errors = append(body.Errors, *e)
@@ -95,7 +97,7 @@ func errorBody(err error) Error {
 	}
 	var fe *spec.FieldError
 	if errors.As(err, &fe) {
-		return Error{Message: fe.Msg, Field: fe.Path, File: fe.File, Line: fe.Line}
+		return Error{Message: fe.Msg, Field: fe.Path, File: fe.File, Line: fe.Line, Rule: fe.Rule}
 	}
 	var p *problem
 	if errors.As(err, &p) {

@@ -165,6 +165,13 @@ func TestApplyBadInput(t *testing.T) {
 			if e.Field != c.field || !strings.Contains(e.Message, c.msg) || (c.line != 0 && e.Line != c.line) {
 				t.Fatalf("error %+v, want field %q, message with %q, line %d", e, c.field, c.msg, c.line)
 			}
+			wantRule := "" // only a policy refusal has a rule
+			if c.name == "refused by policy" {
+				wantRule = "allowPrivileged"
+			}
+			if e.Rule != wantRule {
+				t.Fatalf("rule %q, want %q", e.Rule, wantRule)
+			}
 			rec, err := f.st.GetSpec("web")
 			if err != nil || rec.Spec.Spec.Image != "box:1" {
 				t.Fatalf("stored web changed: %+v %v", rec, err)

@@ -6,6 +6,7 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,11 +50,20 @@ type Options struct {
 	Log          *slog.Logger
 	Metrics      *metrics.Metrics
 	Now          func() time.Time
-	// ResolveEnv reads env values that come from files (secrets).
-	ResolveEnv func(name, path string) (string, error)
 	// Policy is the policy in force, checked at every reconcile and again
 	// right before every create; nil is the default policy.
 	Policy *spec.CurrentPolicy
+	// ReadSecret reads a file a spec names as a secret (env valueFrom.file,
+	// secrets[].file), refusing what the current policy does not allow.
+	ReadSecret func(path string) ([]byte, error)
+	// SecretsDir holds the agent's copies of the specs' secrets[] files,
+	// bind-mounted into their containers.
+	SecretsDir string
+	// SecretKey keys the HMAC that puts secret content into the spec-hash
+	// label; it must stay the same across restarts (it is kept in the
+	// state file), or every container with secrets is replaced. Default: a
+	// random key for this process.
+	SecretKey []byte
 }
 
 // Controller owns the reconcile loop.
@@ -101,6 +111,10 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.SecretKey == nil {
+		opts.SecretKey = make([]byte, 32)
+		_, _ = rand.Read(opts.SecretKey)
 	}
 	c := &Controller{
 		rt: rt, st: st, pub: pub, opts: opts,

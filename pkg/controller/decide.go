@@ -19,6 +19,42 @@ type Desired struct {
 	// Refused lists why the policy in force refuses Spec; empty when it
 	// admits it.
 	Refused spec.ErrorList
+	// Want is the spec-hash label of a container made from this definition:
+	// Hash, mixed with the content of the spec's secret files (see
+	// spec.HashWithSecrets), so that a changed secret replaces the
+	// container. Empty means Hash.
+	Want string
+	// SecretErr says why the secret files could not be read. Then only the
+	// definition counts: the container of an unchanged spec is kept, since
+	// no replacement could be made.
+	SecretErr string
+	// secrets holds what was read, for create.
+	secrets *secretValues
+}
+
+// Label is the spec-hash label a container of d carries.
+func (d Desired) Label() string {
+	if d.Want != "" {
+		return d.Want
+	}
+	return d.Hash
+}
+
+// current reports whether c was made from d's definition and d's secrets.
+// When the secrets cannot be read, only the definition is compared: the
+// container of an unchanged spec is kept rather than replaced by nothing.
+func (d Desired) current(c *docker.Container) bool {
+	if d.Spec == nil {
+		return false
+	}
+	if d.SecretErr != "" {
+		def := c.Labels[labelDefinition]
+		if def == "" {
+			def = c.Labels[docker.LabelSpecHash] // made without secrets
+		}
+		return def == d.Hash
+	}
+	return c.Labels[docker.LabelSpecHash] == d.Label()
 }
 
 // Observed is what Docker shows of a spec's containers.
@@ -153,7 +189,7 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 		(!c.Inspected || c.StartedAt.Equal(h.LastStartedAt))
 	if c.State == "created" && !recorded {
 		// Created but never started: the agent stopped between create and start.
-		if d.Spec == nil || c.Labels[docker.LabelSpecHash] != d.Hash {
+		if !d.current(c) {
 			return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
 		}
 		return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending}
@@ -205,7 +241,7 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 	switch {
 	case d.Spec == nil:
 		return stop(model.StopDeleted, "spec deleted")
-	case c.Labels[docker.LabelSpecHash] != d.Hash:
+	case !d.current(&c):
 		return stop(model.StopReplaced, "spec changed")
 	case h.Stop != nil && h.Stop.ContainerID == c.ID:
 		// A stop we issued did not finish (the agent may have died in it): finish it.
@@ -214,6 +250,9 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 		return stop(model.StopUnhealthy, "container is unhealthy")
 	}
 	a := Action{Kind: ActNone, Phase: model.PhaseRunning, History: h}
+	if d.SecretErr != "" {
+		a.Message = d.SecretErr + "; the running container is kept"
+	}
 	if dl := d.Spec.Spec.ActiveDeadline.Duration; dl > 0 && !c.StartedAt.IsZero() {
 		left := c.StartedAt.Add(dl).Sub(now)
 		if left <= 0 {
@@ -274,7 +313,7 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 	}
 
 	switch {
-	case d.Spec == nil || c.Labels[docker.LabelSpecHash] != d.Hash:
+	case !d.current(&c):
 		// Deleted or replaced: what follows is removal, not a restart.
 		a.Phase = model.PhasePending
 		return a
@@ -324,7 +363,7 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 }
 
 func decideExited(d Desired, c docker.Container, h model.History, now time.Time) Action {
-	if d.Spec == nil || c.Labels[docker.LabelSpecHash] != d.Hash {
+	if !d.current(&c) {
 		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
 	}
 	if h.Done {

@@ -3,9 +3,13 @@ package controller
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +38,9 @@ type Result struct {
 const (
 	labelGrace      = "reconciler.stop-grace"
 	labelStopSignal = "reconciler.stop-signal"
+	// labelDefinition is the spec's own hash on a container whose spec-hash
+	// label has its secrets mixed in.
+	labelDefinition = "reconciler.definition-hash"
 	defaultGrace    = 10 * time.Second
 	// maxSteps bounds the steps one Reconcile takes (e.g. record, remove,
 	// create, start); the rest waits for the next pass.
@@ -96,7 +103,7 @@ func (c *Controller) desired(name string) (Desired, error) {
 			e.File = r.Source.Path // the spec file, for a spec from one
 		}
 	}
-	return d, nil
+	return c.withSecrets(d), nil
 }
 
 // observe lists the spec's containers (from the cache when it is fresh).
@@ -212,6 +219,7 @@ func (c *Controller) apply(ctx context.Context, name string, d Desired, o Observ
 		if err := c.remove(ctx, name, a.ContainerID); err != nil {
 			return o, true, err
 		}
+		c.dropSecretFiles(name, o.Container)
 		o.Container = nil
 		return o, false, c.putHistory(name, h, a.History)
 
@@ -238,6 +246,7 @@ func (c *Controller) apply(ctx context.Context, name string, d Desired, o Observ
 		return c.start(ctx, name, d, o, a)
 
 	case ActForget:
+		c.forgetSecretFiles(name)
 		return o, true, c.forget(name)
 
 	case ActExpire:
@@ -245,6 +254,7 @@ func (c *Controller) apply(ctx context.Context, name string, d Desired, o Observ
 			if err := c.remove(ctx, name, a.ContainerID); err != nil {
 				return o, true, err
 			}
+			c.dropSecretFiles(name, o.Container)
 		}
 		if d.FromFile {
 			// The file still asks for the spec: keep its final status.
@@ -345,20 +355,34 @@ func (c *Controller) create(ctx context.Context, name string, d Desired, o Obser
 	if msg, ok := c.ensureImage(ctx, ps.Image, ps.ImagePullPolicy); !ok {
 		return nil, c.fail(name, d, o, a, "ImageUnavailable", msg)
 	}
-	env, err := c.resolveEnv(d.Spec)
+	if d.SecretErr != "" {
+		return nil, c.fail(name, d, o, a, "SecretUnavailable", d.SecretErr)
+	}
+	var env map[string]string
+	if d.secrets != nil {
+		env = d.secrets.env
+	}
+	files, err := c.writeSecretFiles(name, d)
 	if err != nil {
 		return nil, c.fail(name, d, o, a, "SecretUnavailable", err.Error())
+	}
+	secOpt, err := inlineSeccompProfiles(ps.SecurityOpt)
+	if err != nil {
+		return nil, c.fail(name, d, o, a, "SeccompProfileUnavailable", err.Error())
 	}
 	labels := map[string]string{
 		docker.LabelManaged:  "true",
 		docker.LabelSpec:     name,
-		docker.LabelSpecHash: d.Hash,
+		docker.LabelSpecHash: d.Label(),
 		docker.LabelInstance: c.opts.Instance,
 		labelGrace:           ps.TerminationGracePeriod.Duration.String(),
 		labelStopSignal:      ps.StopSignal,
 	}
+	if d.Label() != d.Hash {
+		labels[labelDefinition] = d.Hash
+	}
 	cname := ContainerName(name)
-	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, BindSources: binds})
+	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds})
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrConflict) {
 		return nil, c.conflict(ctx, name, d, o, a, cname)
@@ -421,20 +445,41 @@ func (c *Controller) ensureImage(ctx context.Context, ref string, policy spec.Pu
 	return "", true
 }
 
-func (c *Controller) resolveEnv(s *spec.Spec) (map[string]string, error) {
-	out := map[string]string{}
-	for _, e := range s.Spec.Env {
-		if e.ValueFrom == nil {
+// maxSeccompProfile bounds a profile file; Docker's default is about 20 KiB.
+const maxSeccompProfile = 1 << 20
+
+// inlineSeccompProfiles reads the profile files that securityOpt names by
+// path (seccomp=/etc/...json, allowed by allowedSeccompProfiles) into the
+// inline JSON the daemon's API expects: the docker CLI does the same on
+// the client side. It returns nil when there is none, so the spec's
+// options stand.
+func inlineSeccompProfiles(opts []string) ([]string, error) {
+	var out []string
+	for i, opt := range opts {
+		key, val := spec.SplitSecurityOpt(opt)
+		if key != "seccomp" || !filepath.IsAbs(val) {
 			continue
 		}
-		if c.opts.ResolveEnv == nil {
-			return nil, fmt.Errorf("env %s: secret files are not enabled", e.Name)
+		if out == nil {
+			out = slices.Clone(opts)
 		}
-		v, err := c.opts.ResolveEnv(e.Name, e.ValueFrom.File)
+		f, err := os.Open(val)
 		if err != nil {
-			return nil, fmt.Errorf("env %s: %w", e.Name, err)
+			return nil, fmt.Errorf("seccomp profile: %w", err)
 		}
-		out[e.Name] = v
+		raw, err := io.ReadAll(io.LimitReader(f, maxSeccompProfile+1))
+		f.Close()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("seccomp profile %s: %w", val, err)
+		case len(raw) > maxSeccompProfile:
+			return nil, fmt.Errorf("seccomp profile %s is over %d bytes", val, maxSeccompProfile)
+		case !json.Valid(raw):
+			return nil, fmt.Errorf("seccomp profile %s is not JSON", val)
+		}
+		var compact bytes.Buffer
+		_ = json.Compact(&compact, raw)
+		out[i] = "seccomp=" + compact.String()
 	}
 	return out, nil
 }
@@ -672,7 +717,7 @@ func (c *Controller) observeConvergence(name string) {
 
 // why says in words why decide chose a, for the one log line per decision.
 func why(a Action, d Desired, o Observed) string {
-	oldHash := o.Container != nil && d.Spec != nil && o.Container.Labels[docker.LabelSpecHash] != d.Hash
+	oldHash := o.Container != nil && d.Spec != nil && !d.current(o.Container)
 	switch a.Kind {
 	case ActCreate:
 		return "the spec has no container"

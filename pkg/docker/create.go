@@ -43,6 +43,9 @@ func BuildConfig(req CreateRequest) (*container.Config, *container.HostConfig, *
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	for _, f := range req.Files {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: f.Source, Target: f.Target, ReadOnly: true})
+	}
 	exposed, bindings, err := portsOf(s.Ports)
 	if err != nil {
 		return nil, nil, nil, err
@@ -63,6 +66,10 @@ func BuildConfig(req CreateRequest) (*container.Config, *container.HostConfig, *
 		Healthcheck:  healthOf(s.Healthcheck),
 		ExposedPorts: exposed,
 	}
+	secOpt := s.SecurityOpt
+	if req.SecurityOpt != nil {
+		secOpt = req.SecurityOpt
+	}
 	noInit := false
 	netMode, netCfg := networkOf(s.Network)
 	host := &container.HostConfig{
@@ -76,7 +83,7 @@ func BuildConfig(req CreateRequest) (*container.Config, *container.HostConfig, *
 		Privileged:     s.Privileged,
 		CapAdd:         s.CapAdd,
 		CapDrop:        s.CapDrop,
-		SecurityOpt:    s.SecurityOpt,
+		SecurityOpt:    secOpt,
 		ReadonlyRootfs: s.ReadOnlyRootFilesystem,
 		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{
 			"max-size": logMaxSize, "max-file": logMaxFiles,

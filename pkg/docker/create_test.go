@@ -150,6 +150,28 @@ func TestBuildConfigTranslation(t *testing.T) {
 			})
 		},
 	}, {
+		name: "security options: the request's, with profiles inlined, replace the spec's",
+		edit: func(s *spec.Spec, req *CreateRequest) {
+			s.Spec.SecurityOpt = []string{"seccomp=/etc/reconciler/seccomp.json"}
+			req.SecurityOpt = []string{`seccomp={"defaultAction":"SCMP_ACT_ERRNO"}`}
+		},
+		verify: func(t *testing.T, _ *container.Config, host *container.HostConfig, _ *network.NetworkingConfig) {
+			eq(t, "security options", host.SecurityOpt, []string{`seccomp={"defaultAction":"SCMP_ACT_ERRNO"}`})
+		},
+	}, {
+		name: "secret files are read-only bind mounts after the spec's own",
+		edit: func(s *spec.Spec, req *CreateRequest) {
+			s.Spec.Mounts = []spec.Mount{{Type: "tmpfs", Target: "/tmp"}}
+			req.Files = []FileMount{{Source: "/var/lib/reconciler/secrets/i/web/h/0", Target: "/run/secrets/key"}}
+		},
+		verify: func(t *testing.T, cfg *container.Config, host *container.HostConfig, _ *network.NetworkingConfig) {
+			eq(t, "mounts", host.Mounts, []mount.Mount{
+				{Type: mount.TypeTmpfs, Target: "/tmp"},
+				{Type: mount.TypeBind, Source: "/var/lib/reconciler/secrets/i/web/h/0", Target: "/run/secrets/key", ReadOnly: true},
+			})
+			eq(t, "env", len(cfg.Env), 0)
+		},
+	}, {
 		name: "ports are exposed, published only with a host port",
 		edit: func(s *spec.Spec, _ *CreateRequest) {
 			s.Spec.Ports = []spec.Port{

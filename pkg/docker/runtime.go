@@ -65,6 +65,18 @@ type CreateRequest struct {
 	// (spec.Policy.Admit). A bind mount without one is refused: Docker
 	// would follow whatever links the written source holds by then.
 	BindSources map[int]string
+	// Files are host files the agent prepared (the spec's secrets), each
+	// bind-mounted read-only at its target: the container sees the content,
+	// docker inspect only the host path.
+	Files []FileMount
+	// SecurityOpt, when set, replaces the spec's: the same options with
+	// seccomp profile files read into the inline JSON the daemon expects.
+	SecurityOpt []string
+}
+
+// FileMount is one file bind-mounted read-only into a container.
+type FileMount struct {
+	Source, Target string
 }
 
 // LogOptions choose what Logs returns.

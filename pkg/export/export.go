@@ -76,8 +76,9 @@ func Kubernetes(specs []*spec.Spec) (manifests []byte, warnings []Warning, err e
 
 // mapper maps one spec and collects its warnings.
 type mapper struct {
-	spec     *spec.Spec
-	warnings []Warning
+	spec       *spec.Spec
+	warnings   []Warning
+	secretKeys map[string]bool // keys of SecretName's Secret already used
 }
 
 func (m *mapper) warn(field, format string, args ...any) {

@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -72,19 +73,27 @@ func SecretKey(envName string) string {
 	return strings.ReplaceAll(strings.ToLower(envName), "_", "-")
 }
 
+// secretKey returns a key of SecretName's Secret not used yet.
+func (m *mapper) secretKey(base string) string {
+	if m.secretKeys == nil {
+		m.secretKeys = map[string]bool{}
+	}
+	key := base
+	for n := 2; m.secretKeys[key]; n++ {
+		key = fmt.Sprintf("%s-%d", base, n)
+	}
+	m.secretKeys[key] = true
+	return key
+}
+
 func (m *mapper) env() []envVar {
 	var out []envVar
-	used := map[string]bool{}
 	for i, e := range m.spec.Spec.Env {
 		if e.ValueFrom == nil {
 			out = append(out, envVar{Name: e.Name, Value: e.Value})
 			continue
 		}
-		key := SecretKey(e.Name)
-		for n := 2; used[key]; n++ {
-			key = fmt.Sprintf("%s-%d", SecretKey(e.Name), n)
-		}
-		used[key] = true
+		key := m.secretKey(SecretKey(e.Name))
 		secret := SecretName(m.spec.Metadata.Name)
 		out = append(out, envVar{Name: e.Name, ValueFrom: &envVarSource{SecretKeyRef: secretKeySelector{Name: secret, Key: key}}})
 		m.warn(fmt.Sprintf("spec.env[%d].valueFrom.file", i),
@@ -142,6 +151,10 @@ func (m *mapper) mounts() ([]volumeMount, []volume) {
 		case "bind":
 			v.HostPath = &hostPathSource{Path: mt.Source}
 		case "volume":
+			if mt.Source == "" { // anonymous: the container's own scratch space
+				v.EmptyDir = &emptyDirSource{}
+				break
+			}
 			claim := dnsName(mt.Source)
 			if claim == "" {
 				claim = name
@@ -154,6 +167,20 @@ func (m *mapper) mounts() ([]volumeMount, []volume) {
 		}
 		vols = append(vols, v)
 		mounts = append(mounts, volumeMount{Name: name, MountPath: mt.Target, ReadOnly: mt.ReadOnly})
+	}
+	// Each secrets[] file becomes one key of SecretName's Secret, mounted
+	// read-only as that one file at its target.
+	for i, sec := range m.spec.Spec.Secrets {
+		target := sec.TargetPath()
+		name := volumeName(target, len(m.spec.Spec.Mounts)+i, used)
+		base := path.Base(target)
+		key := m.secretKey(dnsName(path.Base(sec.File)))
+		secret := SecretName(m.spec.Metadata.Name)
+		vols = append(vols, volume{Name: name, Secret: &secretSource{SecretName: secret, Items: []keyToPath{{Key: key, Path: base}}}})
+		mounts = append(mounts, volumeMount{Name: name, MountPath: target, SubPath: base, ReadOnly: true})
+		m.warn(fmt.Sprintf("spec.secrets[%d].file", i),
+			"create Secret %s with key %s from %s: kubectl create secret generic %s --from-file=%s=%s",
+			secret, key, sec.File, secret, key, sec.File)
 	}
 	return mounts, vols
 }

@@ -100,6 +100,7 @@ type resources struct {
 type volumeMount struct {
 	Name      string `yaml:"name"`
 	MountPath string `yaml:"mountPath"`
+	SubPath   string `yaml:"subPath,omitempty"`
 	ReadOnly  bool   `yaml:"readOnly,omitempty"`
 }
 
@@ -108,6 +109,17 @@ type volume struct {
 	HostPath              *hostPathSource `yaml:"hostPath,omitempty"`
 	PersistentVolumeClaim *pvcSource      `yaml:"persistentVolumeClaim,omitempty"`
 	EmptyDir              *emptyDirSource `yaml:"emptyDir,omitempty"`
+	Secret                *secretSource   `yaml:"secret,omitempty"`
+}
+
+type secretSource struct {
+	SecretName string      `yaml:"secretName"`
+	Items      []keyToPath `yaml:"items"`
+}
+
+type keyToPath struct {
+	Key  string `yaml:"key"`
+	Path string `yaml:"path"`
 }
 
 type hostPathSource struct {

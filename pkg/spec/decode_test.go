@@ -44,7 +44,7 @@ var badFiles = map[string][]string{
 		`values.bad.yaml:16: spec.mounts[0].source: a bind mount needs an absolute host path`,
 		`values.bad.yaml:17: spec.mounts[1].target: "b" is not an absolute path`,
 		`values.bad.yaml:17: spec.mounts[1].source: a tmpfs mount has no source`,
-		`values.bad.yaml:18: spec.mounts[2].source: a volume mount needs a volume name`,
+		`values.bad.yaml:18: spec.mounts[2].source: "a/b" is not a volume name`,
 		`values.bad.yaml:19: spec.mounts[3].type: "nfs" is not one of bind, volume, tmpfs`,
 		`values.bad.yaml:21: spec.ports[0].containerPort: 70000 is not a port`,
 		`values.bad.yaml:21: spec.ports[0].hostIP: "localhost" is not an IP address`,

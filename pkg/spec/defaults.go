@@ -19,6 +19,8 @@ const (
 	DefaultGracePeriod       = 10 * time.Second
 	DefaultNetwork           = "bridge"
 	DefaultProtocol          = "tcp"
+	// DefaultSecretsDir holds secrets[] files whose target is not given.
+	DefaultSecretsDir = "/run/secrets"
 )
 
 // Default fills unset fields and normalises spellings that mean the same
@@ -60,6 +62,9 @@ func (s *Spec) Default() {
 		} else {
 			c.Ports[i].Protocol = strings.ToLower(c.Ports[i].Protocol)
 		}
+	}
+	for i := range c.Secrets {
+		c.Secrets[i].Target = c.Secrets[i].TargetPath()
 	}
 	for i, capName := range c.CapAdd {
 		c.CapAdd[i] = NormalizeCapability(capName)

@@ -12,8 +12,8 @@ type FieldError struct {
 	Line int    `json:"line,omitempty"`
 	Path string `json:"field,omitempty"`
 	Msg  string `json:"message"`
-	// Rule is the policy field that would allow what a policy refusal
-	// refuses ("allowPrivileged"); empty for other errors.
+	// Rule is the policy field whose refusal this is ("allowPrivileged",
+	// "allowedHostPorts"); empty for an error that is not a refusal.
 	Rule string `json:"rule,omitempty"`
 }
 

@@ -3,6 +3,8 @@ package spec
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"testing"
 )
 
@@ -46,6 +48,17 @@ func TestExampleSpecsWithPolicy(t *testing.T) {
 		policy.AllowedBindPaths[i] = filepath.Join(root, p)
 	}
 	checkExamples(t, specFiles, policy, root)
+
+	// The example policy is the reference: it shows every field.
+	raw, err := os.ReadFile(filepath.Join(dir, "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for field := range yamlFields(reflect.TypeFor[Policy]()) {
+		if !regexp.MustCompile(`(?m)^` + field + `:`).Match(raw) {
+			t.Errorf("specs/examples/policy.yaml does not show the policy field %s", field)
+		}
+	}
 }
 
 // checkExamples checks files against policy; bind sources are made below

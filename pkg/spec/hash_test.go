@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"reflect"
 	"regexp"
 	"strings"
@@ -126,6 +128,37 @@ func TestPolicyOnlyFieldsExist(t *testing.T) {
 	for _, f := range policyOnlyFields {
 		if !names[f] {
 			t.Errorf("policyOnlyFields names %q, which is not a field of ContainerSpec", f)
+		}
+	}
+}
+
+func TestHashWithSecrets(t *testing.T) {
+	key, other := []byte("k1"), []byte("k2")
+	c := func(s ...string) [][]byte {
+		var out [][]byte
+		for _, x := range s {
+			out = append(out, []byte(x))
+		}
+		return out
+	}
+	const h = "0123456789abcdef"
+	base := HashWithSecrets(h, key, c("hunter2"))
+	if HashWithSecrets(h, key, nil) != h {
+		t.Error("without secrets the hash must stay the spec's")
+	}
+	if len(base) != 16 || base == h || HashWithSecrets(h, key, c("hunter2")) != base {
+		t.Errorf("%q: want 16 hex digits, stable, unlike the spec hash", base)
+	}
+	plain := sha256.Sum256([]byte("hunter2"))
+	for name, got := range map[string]string{
+		"new content":                   HashWithSecrets(h, key, c("hunter3")),
+		"another key (another state)":   HashWithSecrets(h, other, c("hunter2")),
+		"another spec":                  HashWithSecrets("fedcba9876543210", key, c("hunter2")),
+		"bytes moved between two files": HashWithSecrets(h, key, c("hunter", "2")),
+		"a plain hash of the content":   hex.EncodeToString(plain[:8]),
+	} {
+		if got == base {
+			t.Errorf("%s gives the same label %s", name, got)
 		}
 	}
 }

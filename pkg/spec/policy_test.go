@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPolicyCheck(t *testing.T) {
@@ -24,7 +25,20 @@ func TestPolicyCheck(t *testing.T) {
 	open := &Policy{
 		AllowPrivileged: true, AllowHostNetwork: true, AllowHostPID: true, AllowHostIPC: true, AllowHostUTS: true,
 		AllowedCapabilities: []string{"net_admin"}, AllowDevices: true, AllowedBindPaths: []string{allowed + "/"}, AllowUnconfined: true,
+		AllowedSecretPaths: []string{"/etc/reconciler/secrets", "/srv/keys/"}, AllowedSeccompProfiles: []string{"builtin", `{"defaultAction":"SCMP_ACT_ALLOW"}`},
+		AllowedAppArmorProfiles: []string{"my-profile"}, AllowedHostPorts: []string{"8080", "9000-9100"},
+		AllowedVolumes: []string{"v", "data"}, AllowedNetworks: []string{"backend"}, MaxTerminationGracePeriod: Duration{time.Hour},
 	}
+	env := func(file string) func(*Spec) {
+		return func(s *Spec) { s.Spec.Env = []EnvVar{{Name: "K", ValueFrom: &EnvSource{File: file}}} }
+	}
+	secret := func(file string) func(*Spec) {
+		return func(s *Spec) { s.Spec.Secrets = []SecretFile{{File: file}} }
+	}
+	port := func(p int) func(*Spec) {
+		return func(s *Spec) { s.Spec.Ports = []Port{{ContainerPort: 80, HostPort: p, HostIP: "0.0.0.0"}} }
+	}
+	secOpt := func(opt string) func(*Spec) { return func(s *Spec) { s.Spec.SecurityOpt = []string{opt} } }
 	tests := []struct {
 		name   string
 		mutate func(*Spec)
@@ -46,7 +60,7 @@ func TestPolicyCheck(t *testing.T) {
 		{"all capabilities", func(s *Spec) { s.Spec.CapAdd = []string{"ALL"} }, "capability ALL", false},
 		{"device", func(s *Spec) { s.Spec.Devices = []string{"/dev/fuse"} }, `spec.devices[0]: device "/dev/fuse" is refused by policy (allow with allowDevices`, true},
 		{"volume and tmpfs", func(s *Spec) {
-			s.Spec.Mounts = []Mount{{Type: "volume", Source: "v", Target: "/v"}, {Type: "tmpfs", Target: "/t"}}
+			s.Spec.Mounts = []Mount{{Type: "volume", Target: "/v"}, {Type: "tmpfs", Target: "/t"}}
 		}, "", true},
 		{"bind", bind(filepath.Join(allowed, "data")), `spec.mounts[0].source: bind mount of "` + allowed + `/data" (` + allowed + `/data is not below any of allowedBindPaths []) is refused by policy (allow with allowedBindPaths in the agent policy file)`, true},
 		{"bind of the prefix itself", bind(allowed), "bind mount of", true},
@@ -60,7 +74,40 @@ func TestPolicyCheck(t *testing.T) {
 		{"SELinux disabled", func(s *Spec) { s.Spec.SecurityOpt = []string{"label=disable"} }, `"label=disable" is refused`, true},
 		{"SELinux container type", func(s *Spec) { s.Spec.SecurityOpt = []string{"label=type:container_t"} }, "", true},
 		{"SELinux other type", func(s *Spec) { s.Spec.SecurityOpt = []string{"label=type:spc_t"} }, "refused", true},
-		{"apparmor profile", func(s *Spec) { s.Spec.SecurityOpt = []string{"apparmor=my-profile"} }, "", true},
+		{"apparmor profile", secOpt("apparmor=my-profile"), `spec.securityOpt[0]: AppArmor profile "my-profile" is refused by policy (allow with allowedAppArmorProfiles`, true},
+		{"apparmor profile, old syntax", secOpt("apparmor:my-profile"), `AppArmor profile "my-profile" is refused`, true},
+		{"apparmor other profile", secOpt("apparmor=docker-default-but-not"), "allowedAppArmorProfiles", false},
+		{"seccomp inline profile", secOpt(`seccomp={"defaultAction":"SCMP_ACT_ALLOW"}`),
+			`spec.securityOpt[0]: seccomp profile "{\"defaultAction\":\"SCMP_ACT_ALLOW\"}" is refused by policy (allow with allowedSeccompProfiles`, true},
+		{"seccomp inline profile, old syntax", secOpt(`seccomp:{"defaultAction":"SCMP_ACT_ALLOW"}`), "allowedSeccompProfiles", true},
+		{"seccomp builtin", secOpt("seccomp=builtin"), "allowedSeccompProfiles", true},
+		{"seccomp empty", secOpt("seccomp="), "allowedSeccompProfiles", false},
+		{"label smuggling another key", secOpt("label:x=seccomp"), "", true}, // Validate refuses the key "label:x"
+		{"named volume", func(s *Spec) { s.Spec.Mounts = []Mount{{Type: "volume", Source: "data", Target: "/v"}} },
+			`spec.mounts[0].source: named volume "data" is refused by policy (allow with allowedVolumes`, true},
+		{"other named volume", func(s *Spec) { s.Spec.Mounts = []Mount{{Type: "volume", Source: "db", Target: "/v"}} }, "allowedVolumes", false},
+		{"anonymous volume", func(s *Spec) { s.Spec.Mounts = []Mount{{Type: "volume", Target: "/v"}} }, "", true},
+		{"user-defined network", func(s *Spec) { s.Spec.Network = "backend" },
+			`spec.network: network "backend" is refused by policy (allow with allowedNetworks`, true},
+		{"other network", func(s *Spec) { s.Spec.Network = "frontend" }, "allowedNetworks", false},
+		{"bridge and none", func(s *Spec) { s.Spec.Network = "none" }, "", true},
+		{"host port", port(80), `spec.ports[0].hostPort: host port 80 is refused by policy (allow with allowedHostPorts`, false},
+		{"host port listed", port(8080), "host port 8080", true},
+		{"host port in a range", port(9100), "host port 9100", true},
+		{"host port past a range", port(9101), "host port 9101", false},
+		{"container port only", port(0), "", true},
+		{"grace at the default maximum", func(s *Spec) { s.Spec.TerminationGracePeriod = Duration{10 * time.Minute} }, "", true},
+		{"grace beyond the maximum", func(s *Spec) { s.Spec.TerminationGracePeriod = Duration{2000000 * time.Hour} },
+			"spec.terminationGracePeriod: 2000000h0m0s, longer than 10m0s, refused by policy (allow with maxTerminationGracePeriod", false},
+		{"grace beyond the default maximum", func(s *Spec) { s.Spec.TerminationGracePeriod = Duration{time.Hour} }, "maxTerminationGracePeriod", true},
+		{"env from a secret file", env("/etc/reconciler/secrets/db"), "", true},
+		{"env from /etc/shadow", env("/etc/shadow"),
+			`spec.env[0].valueFrom.file: secret file "/etc/shadow" is not below /etc/reconciler/secrets and refused by policy (allow with allowedSecretPaths`, false},
+		{"env escaping with ..", env("/etc/reconciler/secrets/../../shadow"), "allowedSecretPaths", false},
+		{"env from the secrets directory itself", env("/etc/reconciler/secrets"), "allowedSecretPaths", false},
+		{"env from a sibling sharing the prefix", env("/etc/reconciler/secrets-old/db"), "allowedSecretPaths", false},
+		{"secret file", secret("/srv/keys/db"), `spec.secrets[0].file: secret file "/srv/keys/db" is not below`, true},
+		{"secret from /etc/ssh", secret("/etc/ssh/ssh_host_ed25519_key"), "allowedSecretPaths", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,6 +121,8 @@ func TestPolicyCheck(t *testing.T) {
 					}
 				} else if len(errs) != 1 || !strings.Contains(errs[0].Error(), tt.want) {
 					t.Errorf("default policy gave:\n%v\nwant one error containing %q", errs, tt.want)
+				} else if r := errs[0].Rule; r == "" || !strings.Contains(errs[0].Msg, "allow with ") || !strings.Contains(errs[0].Msg, r) {
+					t.Errorf("rule %q does not name the field the message says allows it: %s", r, errs[0].Msg)
 				}
 			}
 			if errs := open.Check(s); (len(errs) == 0) != tt.open {
@@ -189,7 +238,8 @@ func TestLoadPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Policy{true, true, true, true, true, []string{"NET_ADMIN"}, true, []string{"/srv"}, true}
+	want := Policy{AllowPrivileged: true, AllowHostNetwork: true, AllowHostPID: true, AllowHostIPC: true, AllowHostUTS: true,
+		AllowedCapabilities: []string{"NET_ADMIN"}, AllowDevices: true, AllowedBindPaths: []string{"/srv"}, AllowUnconfined: true}
 	if p.AllowPrivileged != want.AllowPrivileged || p.AllowedBindPaths[0] != "/srv" || p.AllowedCapabilities[0] != "NET_ADMIN" || !p.AllowUnconfined || !p.AllowHostUTS {
 		t.Errorf("got %+v, want %+v", p, want)
 	}
@@ -206,6 +256,14 @@ func TestLoadPolicy(t *testing.T) {
 		{"unknown capability", "allowedCapabilities:\n  - FLY\n", `bad.yaml:2: allowedCapabilities[0]: "FLY" is not a Linux capability`},
 		{"two documents", "allowDevices: true\n---\nallowDevices: false\n", "bad.yaml:3: a policy file holds one document"},
 		{"syntax", "allowDevices: [\n", "bad.yaml:1: invalid YAML"},
+		{"relative secret path", "allowedSecretPaths: [secrets]\n", `bad.yaml:1: allowedSecretPaths[0]: "secrets" is not an absolute path`},
+		{"port range backwards", "allowedHostPorts:\n  - \"8080\"\n  - \"9100-9000\"\n", `bad.yaml:3: allowedHostPorts[1]: "9100-9000" is not a port or a range`},
+		{"port out of range", "allowedHostPorts: [\"0\"]\n", `bad.yaml:1: allowedHostPorts[0]: "0" is not a port or a range`},
+		{"port not a number", "allowedHostPorts: [http]\n", `allowedHostPorts[0]: "http" is not a port`},
+		{"volume name", "allowedVolumes: [\"a/b\"]\n", `bad.yaml:1: allowedVolumes[0]: "a/b" is not a volume name`},
+		{"network name", "allowedNetworks: [\"-x\"]\n", `bad.yaml:1: allowedNetworks[0]: "-x" is not a network name`},
+		{"negative grace", "maxTerminationGracePeriod: -1s\n", `bad.yaml:1: maxTerminationGracePeriod: -1s is negative`},
+		{"grace not a duration", "maxTerminationGracePeriod: forever\n", `bad.yaml:1: maxTerminationGracePeriod: "forever" is not a duration`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -48,18 +49,22 @@ const (
 
 // ContainerSpec is the desired shape of one container.
 type ContainerSpec struct {
-	Image           string        `yaml:"image" json:"image"`
-	ImagePullPolicy PullPolicy    `yaml:"imagePullPolicy,omitempty" json:"imagePullPolicy,omitempty"`
-	Command         []string      `yaml:"command,omitempty" json:"command,omitempty"`
-	Args            []string      `yaml:"args,omitempty" json:"args,omitempty"`
-	Env             []EnvVar      `yaml:"env,omitempty" json:"env,omitempty"`
-	WorkingDir      string        `yaml:"workingDir,omitempty" json:"workingDir,omitempty"`
-	User            string        `yaml:"user,omitempty" json:"user,omitempty"`
-	Mounts          []Mount       `yaml:"mounts,omitempty" json:"mounts,omitempty"`
-	Ports           []Port        `yaml:"ports,omitempty" json:"ports,omitempty"`
-	Resources       Resources     `yaml:"resources,omitempty" json:"resources,omitempty"`
-	RestartPolicy   RestartPolicy `yaml:"restartPolicy,omitempty" json:"restartPolicy,omitempty"`
-	Backoff         Backoff       `yaml:"backoff,omitempty" json:"backoff,omitempty"`
+	Image           string     `yaml:"image" json:"image"`
+	ImagePullPolicy PullPolicy `yaml:"imagePullPolicy,omitempty" json:"imagePullPolicy,omitempty"`
+	Command         []string   `yaml:"command,omitempty" json:"command,omitempty"`
+	Args            []string   `yaml:"args,omitempty" json:"args,omitempty"`
+	Env             []EnvVar   `yaml:"env,omitempty" json:"env,omitempty"`
+	// Secrets are files the agent reads when it creates the container and
+	// shows inside it read-only; their content is in neither the spec, the
+	// container's environment nor docker inspect.
+	Secrets       []SecretFile  `yaml:"secrets,omitempty" json:"secrets,omitempty"`
+	WorkingDir    string        `yaml:"workingDir,omitempty" json:"workingDir,omitempty"`
+	User          string        `yaml:"user,omitempty" json:"user,omitempty"`
+	Mounts        []Mount       `yaml:"mounts,omitempty" json:"mounts,omitempty"`
+	Ports         []Port        `yaml:"ports,omitempty" json:"ports,omitempty"`
+	Resources     Resources     `yaml:"resources,omitempty" json:"resources,omitempty"`
+	RestartPolicy RestartPolicy `yaml:"restartPolicy,omitempty" json:"restartPolicy,omitempty"`
+	Backoff       Backoff       `yaml:"backoff,omitempty" json:"backoff,omitempty"`
 	// MaxRestarts, when set, turns the spec Failed after that many restarts.
 	MaxRestarts            *int         `yaml:"maxRestarts,omitempty" json:"maxRestarts,omitempty"`
 	StopSignal             string       `yaml:"stopSignal,omitempty" json:"stopSignal,omitempty"`
@@ -94,6 +99,21 @@ type EnvVar struct {
 // EnvSource reads a value from a file readable by the agent (a secret).
 type EnvSource struct {
 	File string `yaml:"file" json:"file"`
+}
+
+// SecretFile is one secret: File on the host (below the policy's
+// allowedSecretPaths), Target inside the container.
+type SecretFile struct {
+	File   string `yaml:"file" json:"file"`
+	Target string `yaml:"target,omitempty" json:"target,omitempty"`
+}
+
+// TargetPath is Target, or /run/secrets/<base name of File> when unset.
+func (f SecretFile) TargetPath() string {
+	if f.Target != "" {
+		return f.Target
+	}
+	return path.Join(DefaultSecretsDir, path.Base(f.File))
 }
 
 // Mount is a bind, volume or tmpfs mount.

@@ -9,6 +9,9 @@ import (
 	"time"
 )
 
+// MinProbePeriod is the least healthcheck interval and timeout.
+const MinProbePeriod = time.Second
+
 // validator collects the problems of one spec.
 type validator struct{ errs ErrorList }
 
@@ -92,7 +95,8 @@ func (v *validator) container(c *ContainerSpec) {
 		v.add("spec.workingDir", "%q is not an absolute path", c.WorkingDir)
 	}
 	v.env(c.Env)
-	v.mounts(c.Mounts)
+	targets := v.mounts(c.Mounts)
+	v.secrets(c.Secrets, targets)
 	v.ports(c)
 	v.resources(&c.Resources)
 	v.backoff(&c.Backoff)
@@ -122,7 +126,7 @@ func (v *validator) container(c *ContainerSpec) {
 		}
 	}
 	for i, opt := range c.SecurityOpt {
-		key, _ := splitSecurityOpt(opt)
+		key, _ := SplitSecurityOpt(opt)
 		switch key {
 		case "no-new-privileges", "seccomp", "apparmor", "label", "systempaths":
 		default:
@@ -182,27 +186,56 @@ func (v *validator) env(env []EnvVar) {
 	}
 }
 
-func (v *validator) mounts(mounts []Mount) {
+// secrets checks secrets[]: each file an absolute path, each target an
+// absolute path used by no other secret or mount.
+func (v *validator) secrets(secrets []SecretFile, targets map[string]bool) {
+	for i, sec := range secrets {
+		p := fmt.Sprintf("spec.secrets[%d]", i)
+		switch {
+		case sec.File == "":
+			v.add(p+".file", "required")
+		case !path.IsAbs(sec.File) || path.Clean(sec.File) == "/":
+			v.add(p+".file", "%q is not an absolute path to a file", sec.File)
+		}
+		if sec.File == "" && sec.Target == "" {
+			continue
+		}
+		field := p + ".target"
+		if sec.Target == "" {
+			field = p + ".file" // the target comes from the file's name
+		}
+		v.target(field, sec.TargetPath(), targets)
+	}
+}
+
+// target checks a mount point: an absolute path below /, not used yet.
+func (v *validator) target(field, t string, targets map[string]bool) {
+	switch {
+	case t == "":
+		v.add(field, "required")
+	case !path.IsAbs(t) || path.Clean(t) == "/":
+		v.add(field, "%q is not an absolute path below /", t)
+	case targets[path.Clean(t)]:
+		v.add(field, "%q is mounted twice", t)
+	}
+	targets[path.Clean(t)] = true
+}
+
+// mounts checks mounts[] and returns the targets they use.
+func (v *validator) mounts(mounts []Mount) map[string]bool {
 	targets := map[string]bool{}
 	for i, m := range mounts {
 		p := fmt.Sprintf("spec.mounts[%d]", i)
-		switch {
-		case m.Target == "":
-			v.add(p+".target", "required")
-		case !path.IsAbs(m.Target) || path.Clean(m.Target) == "/":
-			v.add(p+".target", "%q is not an absolute path below /", m.Target)
-		case targets[path.Clean(m.Target)]:
-			v.add(p+".target", "%q is mounted twice", m.Target)
-		}
-		targets[path.Clean(m.Target)] = true
+		v.target(p+".target", m.Target, targets)
 		switch m.Type {
 		case "bind":
 			if !path.IsAbs(m.Source) {
 				v.add(p+".source", "a bind mount needs an absolute host path, got %q", m.Source)
 			}
 		case "volume":
-			if !volumeName.MatchString(m.Source) {
-				v.add(p+".source", "a volume mount needs a volume name (letters, digits, '_', '.' and '-', at least 2), got %q", m.Source)
+			// No source: an anonymous volume, the container's own.
+			if m.Source != "" && !volumeName.MatchString(m.Source) {
+				v.add(p+".source", "%q is not a volume name (letters, digits, '_', '.' and '-', at least 2; none for an anonymous volume)", m.Source)
 			}
 		case "tmpfs":
 			if m.Source != "" {
@@ -212,6 +245,7 @@ func (v *validator) mounts(mounts []Mount) {
 			v.oneOf(p+".type", m.Type, "bind", "volume", "tmpfs")
 		}
 	}
+	return targets
 }
 
 func (v *validator) ports(c *ContainerSpec) {
@@ -310,10 +344,16 @@ func deviceProblem(dev string) string {
 	return ""
 }
 
-// splitSecurityOpt splits "key=value" (or the older "key:value").
-func splitSecurityOpt(opt string) (key, value string) {
-	if i := strings.IndexAny(opt, "=:"); i >= 0 {
-		return opt[:i], opt[i+1:]
+// SplitSecurityOpt splits "key=value" (or the older "key:value") as the
+// daemon does: at the first "=" when there is one, else at the first ":".
+// Splitting otherwise would let "label:x=seccomp..." pass as a label here
+// while the daemon reads another key.
+func SplitSecurityOpt(opt string) (key, value string) {
+	if k, v, ok := strings.Cut(opt, "="); ok {
+		return k, v
+	}
+	if k, v, ok := strings.Cut(opt, ":"); ok {
+		return k, v
 	}
 	return opt, ""
 }
@@ -330,12 +370,15 @@ func (v *validator) healthcheck(h *Healthcheck) {
 	case h.Test[0] != "NONE" && h.Test[0] != "CMD" && h.Test[0] != "CMD-SHELL":
 		v.add(p+".test[0]", "%q must be CMD, CMD-SHELL or NONE", h.Test[0])
 	}
+	// A probe every millisecond is a fork bomb on the daemon; the agent's
+	// floor is a second, as Kubernetes' (periodSeconds, timeoutSeconds).
 	for _, d := range []struct {
 		name string
 		d    Duration
-	}{{"interval", h.Interval}, {"timeout", h.Timeout}, {"startPeriod", h.StartPeriod}} {
-		if d.d.Duration != 0 && d.d.Duration < time.Millisecond {
-			v.add(p+"."+d.name, "%s is below Docker's minimum of 1ms", d.d)
+		min  time.Duration
+	}{{"interval", h.Interval, MinProbePeriod}, {"timeout", h.Timeout, MinProbePeriod}, {"startPeriod", h.StartPeriod, time.Millisecond}} {
+		if d.d.Duration != 0 && d.d.Duration < d.min {
+			v.add(p+"."+d.name, "%s is below the minimum of %s", d.d, d.min)
 		}
 	}
 	if h.Retries < 0 {

@@ -62,7 +62,19 @@ func TestValidate(t *testing.T) {
 		{"mount twice", func(s *Spec) {
 			s.Spec.Mounts = []Mount{{Type: "tmpfs", Target: "/x"}, {Type: "tmpfs", Target: "/x/"}}
 		}, `spec.mounts[1].target: "/x/" is mounted twice`},
-		{"volume without name", func(s *Spec) { s.Spec.Mounts = []Mount{{Type: "volume", Target: "/x"}} }, "spec.mounts[0].source: a volume mount needs a volume name"},
+		{"anonymous volume", func(s *Spec) { s.Spec.Mounts = []Mount{{Type: "volume", Target: "/x"}} }, ""},
+		{"volume name", func(s *Spec) { s.Spec.Mounts = []Mount{{Type: "volume", Source: "a/b", Target: "/x"}} }, `spec.mounts[0].source: "a/b" is not a volume name`},
+		{"secret", func(s *Spec) { s.Spec.Secrets = []SecretFile{{File: "/etc/reconciler/secrets/key"}} }, ""},
+		{"secret without file", func(s *Spec) { s.Spec.Secrets = []SecretFile{{Target: "/run/secrets/x"}} }, "spec.secrets[0].file: required"},
+		{"secret relative file", func(s *Spec) { s.Spec.Secrets = []SecretFile{{File: "key"}} }, `spec.secrets[0].file: "key" is not an absolute path`},
+		{"secret relative target", func(s *Spec) { s.Spec.Secrets = []SecretFile{{File: "/s/key", Target: "key"}} }, `spec.secrets[0].target: "key" is not an absolute path below /`},
+		{"two secrets, one default target", func(s *Spec) {
+			s.Spec.Secrets = []SecretFile{{File: "/s/a/key"}, {File: "/s/b/key"}}
+		}, `spec.secrets[1].file: "/run/secrets/key" is mounted twice`},
+		{"secret over a mount", func(s *Spec) {
+			s.Spec.Mounts = []Mount{{Type: "tmpfs", Target: "/run/secrets/key"}}
+			s.Spec.Secrets = []SecretFile{{File: "/s/key", Target: "/run/secrets/key/"}}
+		}, `spec.secrets[0].target: "/run/secrets/key/" is mounted twice`},
 		{"ports ok", func(s *Spec) {
 			s.Spec.Ports = []Port{{ContainerPort: 80, HostPort: 8080, HostIP: "::1", Protocol: "tcp"}, {ContainerPort: 80, HostPort: 8080, Protocol: "udp"}, {ContainerPort: 9000}}
 		}, ""},
@@ -104,6 +116,9 @@ func TestValidate(t *testing.T) {
 			s.Spec.SecurityOpt = []string{"no-new-privileges", "no-new-privileges:true", "seccomp=unconfined", "apparmor=docker-default", "label=level:s0:c100,c200"}
 		}, ""},
 		{"unknown security option", func(s *Spec) { s.Spec.SecurityOpt = []string{"privileged=true"} }, `spec.securityOpt[0]: "privileged=true" is not a security option`},
+		// The daemon splits at "=" first: its key here is "label:x", not "label".
+		{"security option split as the daemon does", func(s *Spec) { s.Spec.SecurityOpt = []string{"label:x=seccomp"} }, `spec.securityOpt[0]: "label:x=seccomp" is not a security option`},
+		{"old security option syntax", func(s *Spec) { s.Spec.SecurityOpt = []string{"apparmor:docker-default"} }, ""},
 		{"healthcheck ok", func(s *Spec) {
 			s.Spec.Healthcheck = &Healthcheck{Test: []string{"CMD-SHELL", "true"}, Interval: Duration{time.Second}, Retries: 3}
 		}, ""},
@@ -113,7 +128,16 @@ func TestValidate(t *testing.T) {
 		{"healthcheck CMD alone", func(s *Spec) { s.Spec.Healthcheck = &Healthcheck{Test: []string{"CMD"}} }, "spec.healthcheck.test: use [CMD, program, args...]"},
 		{"healthcheck interval", func(s *Spec) {
 			s.Spec.Healthcheck = &Healthcheck{Test: []string{"NONE"}, Interval: Duration{time.Microsecond}}
-		}, "spec.healthcheck.interval: 1µs is below Docker's minimum of 1ms"},
+		}, "spec.healthcheck.interval: 1µs is below the minimum of 1s"},
+		{"healthcheck interval 1ms", func(s *Spec) {
+			s.Spec.Healthcheck = &Healthcheck{Test: []string{"NONE"}, Interval: Duration{time.Millisecond}}
+		}, "spec.healthcheck.interval: 1ms is below the minimum of 1s"},
+		{"healthcheck timeout", func(s *Spec) {
+			s.Spec.Healthcheck = &Healthcheck{Test: []string{"NONE"}, Timeout: Duration{999 * time.Millisecond}}
+		}, "spec.healthcheck.timeout: 999ms is below the minimum of 1s"},
+		{"healthcheck at the minimum", func(s *Spec) {
+			s.Spec.Healthcheck = &Healthcheck{Test: []string{"NONE"}, Interval: Duration{time.Second}, Timeout: Duration{time.Second}}
+		}, ""},
 		{"healthcheck retries", func(s *Spec) { s.Spec.Healthcheck = &Healthcheck{Test: []string{"NONE"}, Retries: -1} }, "spec.healthcheck.retries: must not be negative"},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,8 @@
 //	meta/
 //	    schema               int: version of the layout below (see migrate.go)
 //	    instance             string: agent instance id, made once, kept forever
+//	    secretKey            32 random bytes, made once, kept forever: the HMAC key
+//	                         that mixes secret content into containers' spec-hash label
 //	specs/
 //	    <spec name>          Record
 //	status/

@@ -14,8 +14,9 @@ var (
 	bucketEventLatest = []byte("eventLatest")
 	bucketGone        = []byte("gone")
 
-	keySchema   = []byte("schema")
-	keyInstance = []byte("instance")
+	keySchema    = []byte("schema")
+	keyInstance  = []byte("instance")
+	keySecretKey = []byte("secretKey")
 
 	// keyAgentEvents stands for the empty spec name, which bbolt cannot use
 	// as a key; NUL never appears in a DNS-label spec name.

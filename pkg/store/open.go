@@ -53,6 +53,9 @@ func (s *Store) init() error {
 			return fmt.Errorf("state file %s: instance id: %w", s.path, err)
 		}
 		s.instanceID = id
+		if s.secretKey, err = ensureSecretKey(tx); err != nil {
+			return fmt.Errorf("state file %s: secret key: %w", s.path, err)
+		}
 		return nil
 	})
 }
@@ -145,6 +148,17 @@ type openError struct {
 
 func (e *openError) Error() string   { return e.msg }
 func (e *openError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+func ensureSecretKey(tx *bolt.Tx) ([]byte, error) {
+	meta := tx.Bucket(bucketMeta)
+	var key []byte
+	if ok, err := get(meta, keySecretKey, &key); err != nil || (ok && len(key) == 32) {
+		return key, err
+	}
+	key = make([]byte, 32)
+	_, _ = rand.Read(key)
+	return key, put(meta, keySecretKey, key)
+}
 
 func ensureInstanceID(tx *bolt.Tx) (string, error) {
 	meta := tx.Bucket(bucketMeta)

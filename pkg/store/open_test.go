@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -33,7 +34,7 @@ func TestOpenCreatesPrivateDirAndFile(t *testing.T) {
 	}
 }
 
-func TestInstanceIDStableAcrossReopen(t *testing.T) {
+func TestInstanceIDAndSecretKeyStableAcrossReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -42,6 +43,10 @@ func TestInstanceIDStableAcrossReopen(t *testing.T) {
 	id := s.InstanceID()
 	if len(id) != 16 {
 		t.Errorf("InstanceID() = %q, want 16 hex characters", id)
+	}
+	key := s.SecretKey()
+	if len(key) != 32 {
+		t.Errorf("SecretKey() has %d bytes, want 32", len(key))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -54,8 +59,14 @@ func TestInstanceIDStableAcrossReopen(t *testing.T) {
 	if s.InstanceID() != id {
 		t.Errorf("InstanceID() after reopen = %q, want %q", s.InstanceID(), id)
 	}
+	if !bytes.Equal(s.SecretKey(), key) {
+		t.Error("SecretKey() changed across a reopen: every container with secrets would be replaced")
+	}
 
 	other, _ := openTest(t, Options{})
+	if bytes.Equal(other.SecretKey(), key) {
+		t.Error("two state files share a secret key")
+	}
 	if other.InstanceID() == id {
 		t.Errorf("two state files share instance id %q", id)
 	}

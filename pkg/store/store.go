@@ -63,6 +63,7 @@ type Store struct {
 	path       string
 	opts       Options
 	instanceID string
+	secretKey  []byte
 }
 
 // Close releases the file and its lock.
@@ -79,6 +80,12 @@ func (s *Store) Path() string { return s.path }
 // InstanceID is the agent id kept in the file: stable across restarts, so a
 // restarted agent recognises the containers it labelled.
 func (s *Store) InstanceID() string { return s.instanceID }
+
+// SecretKey is a random key kept in the file (mode 0600) for as long as the
+// file lives: the controller keys the HMAC of secret content with it, so
+// the labels it yields stay the same across restarts and say nothing of the
+// content to whoever cannot read the state file.
+func (s *Store) SecretKey() []byte { return s.secretKey }
 
 // Stats counts what the store holds, for metrics and diagnostics.
 func (s *Store) Stats() (specs, exits, events int, fileBytes int64, err error) {

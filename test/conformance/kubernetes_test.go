@@ -45,6 +45,10 @@ spec:
     - {type: volume, source: web_data, target: /data}
     - {type: tmpfs, target: /tmp}
     - {type: bind, source: /srv/web, target: /srv, readOnly: true}
+    - {type: volume, target: /cache}
+  secrets:
+    - {file: /etc/reconciler/secrets/tls.key, target: /etc/tls/key.pem}
+    - {file: /etc/reconciler/secrets/ca.pem}
   ports:
     - {containerPort: 8080, hostPort: 18080, hostIP: 127.0.0.1}
     - {containerPort: 53, protocol: udp}
@@ -403,8 +407,8 @@ func checkResources(t *testing.T, r spec.Resources, got corev1.ResourceRequireme
 
 func checkMounts(t *testing.T, s *spec.Spec, mounts []corev1.VolumeMount, vols []corev1.Volume, mustWarn func(string)) {
 	t.Helper()
-	if len(mounts) != len(s.Spec.Mounts) || len(vols) != len(s.Spec.Mounts) {
-		t.Fatalf("%d volume mounts and %d volumes for %d mounts", len(mounts), len(vols), len(s.Spec.Mounts))
+	if n := len(s.Spec.Mounts) + len(s.Spec.Secrets); len(mounts) != n || len(vols) != n {
+		t.Fatalf("%d volume mounts and %d volumes for %d mounts and secrets", len(mounts), len(vols), n)
 	}
 	byName := map[string]corev1.Volume{}
 	for _, v := range vols {
@@ -426,6 +430,12 @@ func checkMounts(t *testing.T, s *spec.Spec, mounts []corev1.VolumeMount, vols [
 				t.Errorf("bind of %s became %+v", m.Source, v.VolumeSource)
 			}
 		case "volume":
+			if m.Source == "" {
+				if v.EmptyDir == nil {
+					t.Errorf("anonymous volume became %+v", v.VolumeSource)
+				}
+				continue
+			}
 			if v.PersistentVolumeClaim == nil || len(validation.IsDNS1123Subdomain(v.PersistentVolumeClaim.ClaimName)) > 0 {
 				t.Errorf("volume %s became %+v", m.Source, v.VolumeSource)
 			}
@@ -435,6 +445,16 @@ func checkMounts(t *testing.T, s *spec.Spec, mounts []corev1.VolumeMount, vols [
 				t.Errorf("tmpfs became %+v", v.VolumeSource)
 			}
 		}
+	}
+	for i, sec := range s.Spec.Secrets {
+		vm := mounts[len(s.Spec.Mounts)+i]
+		v, ok := byName[vm.Name]
+		if !ok || v.Secret == nil || v.Secret.SecretName != export.SecretName(s.Metadata.Name) || len(v.Secret.Items) != 1 ||
+			vm.MountPath != sec.TargetPath() || vm.SubPath != v.Secret.Items[0].Path || !vm.ReadOnly {
+			t.Errorf("secret %d: mount %+v, volume %+v; want one key of %s as the read-only file %s",
+				i, vm, v.VolumeSource, export.SecretName(s.Metadata.Name), sec.TargetPath())
+		}
+		mustWarn(fmt.Sprintf("spec.secrets[%d].file", i))
 	}
 }
 

@@ -130,7 +130,9 @@ func secretsScenario(ctx SpecContext) {
 	envFrom := func(file string) string {
 		return fmt.Sprintf("env: [{name: TOKEN, valueFrom: {file: %s}}, {name: PLAIN, value: visible}]", file)
 	}
-	a := startAgent()
+	policy := filepath.Join(GinkgoT().TempDir(), "policy.yaml")
+	Expect(os.WriteFile(policy, []byte(fmt.Sprintf("allowedSecretPaths: [%s]\n", dir)), 0o600)).To(Succeed())
+	a := startAgent("--policy", policy)
 	instance := a.instance(ctx)
 	a.WriteSpec(show+".yaml", Spec(show, []string{"env", "--stay"}, envFrom(private)))
 	// The ledger keeps a log tail: this one prints nothing of its env.
@@ -161,12 +163,6 @@ func secretsScenario(ctx SpecContext) {
 
 	By("the value appears in none of the agent's outputs")
 	places := map[string]string{"agent log (debug)": a.Log()}
-	asJSON := func(v any, err error) string {
-		Expect(err).NotTo(HaveOccurred())
-		raw, err := json.Marshal(v)
-		Expect(err).NotTo(HaveOccurred())
-		return string(raw)
-	}
 	places["GET /v1/specs"] = asJSON(a.API().List(ctx))
 	for _, n := range []string{show, job, leaky} {
 		places["GET spec "+n] = asJSON(a.API().Get(ctx, n))
@@ -193,6 +189,15 @@ func secretsScenario(ctx SpecContext) {
 	sum.note("value seen by the container; absent from %d places (log, API specs/status/events/exits/inspect/errors, metrics, state file); 0644 file refused",
 		len(places))
 	sum.print()
+}
+
+// asJSON is an API answer as JSON, for looking for what must not be in it.
+func asJSON(v any, err error) string {
+	GinkgoHelper()
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := json.Marshal(v)
+	Expect(err).NotTo(HaveOccurred())
+	return string(raw)
 }
 
 // refusedRestartScenario takes a bind mount's source away under a running
