@@ -69,12 +69,14 @@ const TimeoutsHelp = "deadlines of Docker calls, as op=duration,...: " +
 	"(logs without follow: the whole read); pull aborts a pull after that long without progress. " +
 	"Container waits have none"
 
+var defaultTimeouts = DefaultTimeouts()
+
 // with returns the deadline of op, from t or the defaults.
 func (t Timeouts) with(op string) time.Duration {
 	if d := t[op]; d > 0 {
 		return d
 	}
-	return DefaultTimeouts()[op]
+	return defaultTimeouts[op]
 }
 
 // String writes every deadline, defaults included, in the flag's syntax.
