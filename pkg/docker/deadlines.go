@@ -121,9 +121,21 @@ func (t *Timeouts) Set(s string) error {
 func (t *Timeouts) Type() string { return "op=duration,..." }
 
 // hangAfter is how long a call may go unanswered before readiness reports
-// it, whatever its deadline: a daemon that takes this long for a list is
-// not serving the agent. A stop may take its grace period on top.
+// it: a daemon that takes this long for a list is not serving the agent.
+// Calls with a long deadline (create, start and remove queue behind each
+// other on a busy daemon) get half their deadline; a stop its grace period
+// on top.
 const hangAfter = 5 * time.Second
+
+// rememberTimeout is how long a time-out keeps the agent not ready when no
+// later call of its operation answers: a rare call (a create) that timed
+// out once on a busy daemon must not hold readiness for ever, while a list
+// that keeps timing out is seen again at every resync.
+const rememberTimeout = time.Minute
+
+// patience is how long a call with deadline d may run before it counts as
+// hanging.
+func patience(d time.Duration) time.Duration { return max(hangAfter, d/2) }
 
 // deadlineError is a call cut off by its deadline: the daemon did not
 // answer. It counts as the daemon being unavailable.
@@ -178,7 +190,8 @@ func (c *calls) begin(op string, patience time.Duration) uint64 {
 }
 
 // end records the end of call id: a time-out (after its deadline) is kept
-// until a later call of the same operation gets any answer.
+// until a later call of the same operation gets any answer, or for
+// rememberTimeout.
 func (c *calls) end(id uint64, deadline time.Duration, expired bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -215,6 +228,9 @@ func (c *calls) hanging() error {
 	var op string
 	var last timedOut
 	for o, t := range c.timedOut {
+		if now.Sub(t.at) > rememberTimeout {
+			continue
+		}
 		if op == "" || t.at.After(last.at) || (t.at.Equal(last.at) && o < op) {
 			op, last = o, t
 		}
@@ -254,7 +270,7 @@ func (c *Client) call(ctx context.Context, op string, d, patience time.Duration,
 
 // do runs a call with op's deadline and the usual patience.
 func (c *Client) do(ctx context.Context, op string, fn func(context.Context) error) error {
-	return c.call(ctx, op, 0, hangAfter, fn)
+	return c.call(ctx, op, 0, patience(c.timeouts.with(op)), fn)
 }
 
 // open runs a call that opens a stream: op's deadline bounds the call
@@ -266,7 +282,7 @@ func (c *Client) open(ctx context.Context, op string, fn func(context.Context) e
 	sctx, release := context.WithCancelCause(ctx)
 	expiredErr := &deadlineError{op: op, after: d}
 	t := time.AfterFunc(d, func() { release(expiredErr) })
-	id := c.calls.begin(op, min(hangAfter, d))
+	id := c.calls.begin(op, min(patience(d), d))
 	err := fn(sctx)
 	expired := !t.Stop() && ctx.Err() == nil
 	c.calls.end(id, d, expired)

@@ -32,6 +32,11 @@ func TestTimeoutsFlag(t *testing.T) {
 			t.Errorf("operation %s has no default deadline", op)
 		}
 	}
+	// A list is hanging after 5s; a create, which queues behind other
+	// starts on a busy daemon, after half its deadline.
+	eq(t, "list patience", patience(DefaultTimeouts()[OpList]), 5*time.Second)
+	eq(t, "create patience", patience(DefaultTimeouts()[OpCreate]), 15*time.Second)
+	eq(t, "ping patience", patience(DefaultTimeouts()[OpPing]), 5*time.Second)
 	if _, ok := DefaultTimeouts()[OpWait]; ok {
 		t.Error("wait has a deadline; a container may run for days")
 	}
@@ -86,6 +91,11 @@ func TestCallsHanging(t *testing.T) {
 	inspect := c.begin(OpInspect, hangAfter)
 	c.end(inspect, 10*time.Second, false)
 	eqErr(t, "another operation's answer does not clear it", c.hanging(), "docker call list did not answer within 10s (3s ago)")
+	clk.add(rememberTimeout)
+	if err := c.hanging(); err != nil {
+		t.Fatalf("a time-out %s old still counts: %v", rememberTimeout+3*time.Second, err)
+	}
+	c.end(c.begin(OpList, hangAfter), 10*time.Second, true)
 	list = c.begin(OpList, hangAfter)
 	c.end(list, 10*time.Second, false)
 	if err := c.hanging(); err != nil {
