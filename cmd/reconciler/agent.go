@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reconciler/reconciler/pkg/agent"
+	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/secrets"
 )
 
@@ -64,6 +65,10 @@ func agentCmd() *cobra.Command {
 	f.BoolVar(&cfg.StopOnExit, "stop-on-exit", cfg.StopOnExit, "stop managed containers (with their grace period) when the agent stops")
 	f.StringVar(&cfg.PolicyFile, "policy", cfg.PolicyFile, "policy file allowing what the baseline denies (privileged, host namespaces, bind paths...)")
 	f.StringVar(&cfg.DockerHost, "docker-host", cfg.DockerHost, "Docker daemon address (default: DOCKER_HOST or the local socket)")
+	f.Var(&cfg.DockerTimeouts, "docker-timeout", docker.TimeoutsHelp)
+	f.IntVar(&cfg.Pulls, "max-parallel-image-pulls", cfg.Pulls, "image pulls run at once, beside the reconcile workers")
+	f.DurationVar(&cfg.PullBackoff, "image-pull-backoff", cfg.PullBackoff, "first delay after a failed pull (doubles to 5m)")
+	_ = f.MarkHidden("image-pull-backoff") // kubelet's 10s; tests shorten it
 	f.IntVar(&cfg.ExitsPerSpec, "exits-per-spec", cfg.ExitsPerSpec, "exit records kept per spec")
 	f.DurationVar(&cfg.LockTimeout, "lock-timeout", cfg.LockTimeout, "how long to wait for the state file lock")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")

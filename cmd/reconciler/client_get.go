@@ -164,7 +164,7 @@ func writeDescription(w io.Writer, d description, now time.Time) error {
 	field("Started", when(st.StartedAt))
 	field("Finished", when(st.FinishedAt))
 	fmt.Fprintf(w, "%-14s%d\n", "Restarts:", st.Restarts)
-	if st.Phase == model.PhaseBackoff {
+	if st.Phase == model.PhaseBackoff || st.Phase == model.PhaseImagePullBackOff {
 		field("Next try", when(st.NextTryAt))
 	}
 

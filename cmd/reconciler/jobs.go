@@ -281,7 +281,7 @@ func waitStarted(ctx context.Context, cl *api.Client, name, hash string, timeout
 			return false, nil
 		}
 		switch st.Phase {
-		case model.PhaseError:
+		case model.PhaseError, model.PhaseImagePullBackOff:
 			return false, fmt.Errorf("%s did not start: %s (the spec stays applied and the agent keeps trying; 'reconciler delete %s' gives up)", name, st.Message, name)
 		case model.PhaseRefused:
 			return false, fmt.Errorf("%s did not start: %s (it starts once the agent's policy allows it; 'reconciler delete %s' gives up)", name, st.Message, name)

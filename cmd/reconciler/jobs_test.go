@@ -283,6 +283,15 @@ func TestRunReportsWhyTheJobDidNotStart(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 
+	pull := startJobAgent(t)
+	pull.onApply = func(name string) {
+		pull.setStatus(t, name, model.PhaseImagePullBackOff, "Back-off 10s pulling image reconciler/absent:1: manifest unknown", nil)
+	}
+	_, _, err = pull.reconciler("run", "nopull", "--image", "reconciler/absent:1")
+	if err == nil || !strings.Contains(err.Error(), "nopull did not start: Back-off 10s pulling image reconciler/absent:1: manifest unknown") {
+		t.Errorf("a pull in back-off: err = %v", err)
+	}
+
 	b := startJobAgent(t) // nothing ever reconciles
 	_, _, err = b.reconciler("run", "stuck", "--image", "i", "--start-timeout", "20ms")
 	if err == nil || !strings.Contains(err.Error(), "stuck applied, but not started after 20ms (no status yet)") {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -55,6 +56,13 @@ type Config struct {
 	AuditLog string
 	// HTTP bounds the connections of every listener.
 	HTTP HTTPLimits
+	// DockerTimeouts bound daemon calls by operation (defaults for the
+	// rest).
+	DockerTimeouts docker.Timeouts
+	// Pulls is how many image pulls run at once, beside the workers.
+	Pulls int
+	// PullBackoff is the first delay after a failed pull (doubling to 5m).
+	PullBackoff time.Duration
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -71,6 +79,8 @@ func Defaults() Config {
 		LockTimeout:  2 * time.Second,
 		SocketRole:   "edit",
 		HTTP:         DefaultHTTPLimits(),
+		Pulls:        2,
+		PullBackoff:  10 * time.Second,
 	}
 }
 
@@ -85,8 +95,10 @@ type Agent struct {
 	Controller *controller.Controller
 	Docker     *docker.Client
 	log        *slog.Logger
-	ready      chan struct{} // closed once the Docker client is connected
+	ready      chan struct{} // closed once the Docker daemon first answered
 	now        func() time.Time
+	// dockerErr says why the daemon has not answered yet.
+	dockerErr atomic.Pointer[error]
 }
 
 // Run runs the agent until ctx is cancelled or a part fails.
@@ -110,6 +122,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	a.Metrics.SetProbes(a.Ready, a.Healthy)
 	a.Recorder = events.NewRecorder(st, log)
 
+	cli, err := docker.Dial(docker.Options{Host: cfg.DockerHost, Log: log, Observe: a.Metrics.ObserveDocker,
+		Timeouts: cfg.DockerTimeouts})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	a.Docker = cli
+	a.Controller = controller.New(cli, st, a.Recorder, controller.Options{
+		Instance: st.InstanceID(), Workers: cfg.Workers, Resync: cfg.Resync, StopOnExit: cfg.StopOnExit,
+		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
+		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
+		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff,
+	})
+	a.Source = source.New(st, source.Options{
+		Dir: cfg.SpecsDir, Rescan: cfg.Rescan, Log: log,
+		Changed: a.Controller.DesiredChanged,
+		Warn:    func(e model.Event) { a.Recorder.Event("", e.Type, e.Reason, "%s", e.Message) },
+		ErrorsChanged: func(n int) {
+			a.Metrics.SpecErrors.Set(float64(n))
+		},
+	})
 	g, ctx := errgroup.WithContext(ctx)
 	health, err := listenTCP(cfg.MetricsAddr)
 	if err != nil {
@@ -132,33 +165,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func() error { return a.watchPolicy(ctx) })
 	a.serveAPI(ctx, g, apiListeners)
 
-	// The daemon may come up after the agent (the unit wants docker.service
-	// but does not require it): keep trying, and report not ready meanwhile.
-	cli, err := connectDocker(ctx, cfg.DockerHost, a.Metrics, log)
-	if err != nil {
-		_ = g.Wait()
-		return err
-	}
-	defer cli.Close()
-	a.Docker = cli
-	log.Info("connected to docker", "api_version", cli.APIVersion())
-
-	a.Controller = controller.New(cli, st, a.Recorder, controller.Options{
-		Instance: st.InstanceID(), Workers: cfg.Workers, Resync: cfg.Resync, StopOnExit: cfg.StopOnExit,
-		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
-		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
-	})
-	a.Source = source.New(st, source.Options{
-		Dir: cfg.SpecsDir, Rescan: cfg.Rescan, Log: log,
-		Changed: a.Controller.DesiredChanged,
-		Warn:    func(e model.Event) { a.Recorder.Event("", e.Type, e.Reason, "%s", e.Message) },
-		ErrorsChanged: func(n int) {
-			a.Metrics.SpecErrors.Set(float64(n))
-		},
-	})
-	close(a.ready)
-	g.Go(func() error { return a.Controller.Run(ctx) })
+	// Specs are taken from the directory and the API while the daemon is
+	// away; only the controller waits for it (the unit wants docker.service
+	// but does not require it), and the agent reports not ready meanwhile.
 	g.Go(func() error { return a.Source.Run(ctx) })
+	g.Go(func() error {
+		if err := a.waitForDocker(ctx); err != nil {
+			return err
+		}
+		log.Info("connected to docker", "api_version", cli.APIVersion())
+		close(a.ready)
+		return a.Controller.Run(ctx)
+	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -166,20 +184,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return err
 }
 
-func connectDocker(ctx context.Context, host string, m *metrics.Metrics, log *slog.Logger) (*docker.Client, error) {
+// waitForDocker pings the daemon until it answers.
+func (a *Agent) waitForDocker(ctx context.Context) error {
 	delay := 200 * time.Millisecond
 	for {
-		cli, err := docker.New(ctx, docker.Options{Host: host, Log: log, Observe: m.ObserveDocker})
+		err := a.Docker.Ping(ctx)
 		if err == nil {
-			return cli, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		log.Warn("docker not reachable yet; retrying", "err", err, "retry_in", delay)
+		a.dockerErr.Store(&err)
+		a.log.Warn("docker not reachable yet; retrying", "err", err, "retry_in", delay)
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 10*time.Second)

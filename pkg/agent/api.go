@@ -118,9 +118,8 @@ func (a *Agent) serveAPI(ctx context.Context, g *errgroup.Group, ls []apiListene
 	}
 }
 
-// The parts below exist once Docker answered; ready orders their writes
-// before these reads.
-
+// runtime is the daemon once it answered: the API's container routes say
+// it is unavailable before.
 func (a *Agent) runtime() docker.Runtime {
 	select {
 	case <-a.ready:
@@ -130,19 +129,9 @@ func (a *Agent) runtime() docker.Runtime {
 	}
 }
 
-func (a *Agent) desiredChanged(name string) {
-	select {
-	case <-a.ready:
-		a.Controller.DesiredChanged(name)
-	default: // the controller's first resync reads every stored spec
-	}
-}
+// The controller and the source exist before the API serves (their
+// queue takes names before the controller runs).
 
-func (a *Agent) fileErrors() []source.FileError {
-	select {
-	case <-a.ready:
-		return a.Source.Errors()
-	default:
-		return nil
-	}
-}
+func (a *Agent) desiredChanged(name string) { a.Controller.DesiredChanged(name) }
+
+func (a *Agent) fileErrors() []source.FileError { return a.Source.Errors() }

@@ -17,7 +17,8 @@ func (a *Agent) stallAfter() time.Duration {
 	return 2*a.Config.Resync + 30*time.Second
 }
 
-// connected reports whether the Docker client and the controller exist.
+// connected reports whether the Docker daemon answered once, so that the
+// controller runs.
 func (a *Agent) connected() bool {
 	select {
 	case <-a.ready:
@@ -41,10 +42,17 @@ func (a *Agent) Healthy() error {
 }
 
 // Ready reports whether the agent serves its purpose: state open, Docker
-// reachable, first full sync done.
+// reachable and answering in time, first full sync done. A daemon call
+// that hangs is named, so that an operator knows what to look at.
 func (a *Agent) Ready() error {
 	if !a.connected() {
+		if err := a.dockerErr.Load(); err != nil {
+			return fmt.Errorf("docker daemon not connected yet: %w", *err)
+		}
 		return fmt.Errorf("docker daemon not connected yet")
+	}
+	if err := a.Docker.Hanging(); err != nil {
+		return err
 	}
 	return a.Controller.Ready()
 }

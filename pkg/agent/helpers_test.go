@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/reconciler/reconciler/pkg/controller"
+	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/events"
 	"github.com/reconciler/reconciler/pkg/metrics"
 	"github.com/reconciler/reconciler/pkg/spec"
@@ -44,6 +45,12 @@ func newTestAgent(t *testing.T, log *slog.Logger) *testAgent {
 	ta := &testAgent{rt: newFakeRuntime()}
 	ta.Agent = &Agent{Config: Config{Resync: testResync}, Store: st, log: log, ready: make(chan struct{}),
 		Metrics: metrics.New("test", "test"), Policy: spec.NewCurrentPolicy(spec.DefaultPolicy())}
+	// A client no call goes through: the controller has the fake.
+	cli, err := docker.Dial(docker.Options{Host: "unix://" + filepath.Join(t.TempDir(), "none.sock")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta.Docker = cli
 	ta.now = func() time.Time { return time.Now().Add(time.Duration(ta.skew.Load())) }
 	ta.Metrics.SetProbes(ta.Ready, ta.Healthy)
 	ta.Recorder = events.NewRecorder(st, log)

@@ -64,6 +64,12 @@ type Options struct {
 	// state file), or every container with secrets is replaced. Default: a
 	// random key for this process.
 	SecretKey []byte
+	// Pulls is how many image pulls run at once, beside the workers;
+	// default 2.
+	Pulls int
+	// PullBackoff is the delay after a first failed pull, doubling to 5m;
+	// default 10s (kubelet's).
+	PullBackoff time.Duration
 }
 
 // Controller owns the reconcile loop.
@@ -77,6 +83,7 @@ type Controller struct {
 	queue *Queue
 	cache *cache
 	notes *notes
+	pulls *pulls
 
 	mu        sync.Mutex
 	waiters   map[string]context.CancelFunc // container id -> its Wait
@@ -116,6 +123,12 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 		opts.SecretKey = make([]byte, 32)
 		_, _ = rand.Read(opts.SecretKey)
 	}
+	if opts.Pulls <= 0 {
+		opts.Pulls = 2
+	}
+	if opts.PullBackoff <= 0 {
+		opts.PullBackoff = 10 * time.Second
+	}
 	c := &Controller{
 		rt: rt, st: st, pub: pub, opts: opts,
 		log:       opts.Log.With("component", "controller"),
@@ -128,6 +141,7 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 		changedAt: map[string]time.Time{},
 		phases:    map[string]model.Phase{},
 	}
+	c.pulls = newPulls(rt, opts.Pulls, c.m, c.log, &c.wg, c.Enqueue)
 	c.queue.OnAdd = func(string) { c.m.QueueAdds.Inc() }
 	c.queue.OnGet = func(wait time.Duration) { c.m.QueueWait.Observe(wait.Seconds()) }
 	c.lastProgress.Store(time.Now().UnixNano())

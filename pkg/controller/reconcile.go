@@ -352,8 +352,8 @@ func (c *Controller) create(ctx context.Context, name string, d Desired, o Obser
 		d.Refused = refusal
 		return nil, c.settle(name, d, o, refused(a, d, o, a.History))
 	}
-	if msg, ok := c.ensureImage(ctx, ps.Image, ps.ImagePullPolicy); !ok {
-		return nil, c.fail(name, d, o, a, "ImageUnavailable", msg)
+	if ok, err := c.imageReady(ctx, name, d, o, &a); !ok || err != nil {
+		return nil, err
 	}
 	if d.SecretErr != "" {
 		return nil, c.fail(name, d, o, a, "SecretUnavailable", d.SecretErr)
@@ -423,26 +423,6 @@ func (c *Controller) fail(name string, d Desired, o Observed, a Action, reason, 
 	a.Phase, a.Message = model.PhaseError, msg
 	c.log.Warn("cannot create container", "spec", name, "reason", reason, "message", msg)
 	return c.commitState(name, d, o, a, a.History, nil, c.event(name, model.EventWarning, reason, "%s", msg))
-}
-
-func (c *Controller) ensureImage(ctx context.Context, ref string, policy spec.PullPolicy) (string, bool) {
-	present, err := c.rt.ImagePresent(ctx, ref)
-	if err != nil {
-		return fmt.Sprintf("cannot inspect image %s: %v", ref, err), false
-	}
-	if present && policy != spec.PullAlways {
-		return "", true
-	}
-	if !present && policy == spec.PullNever {
-		return fmt.Sprintf("image %s is not present and imagePullPolicy is Never", ref), false
-	}
-	if err := c.rt.Pull(ctx, ref); err != nil {
-		if present {
-			return "", true // Always, but the registry is away: run what we have
-		}
-		return fmt.Sprintf("pull image %s: %v", ref, err), false
-	}
-	return "", true
 }
 
 // maxSeccompProfile bounds a profile file; Docker's default is about 20 KiB.
@@ -526,6 +506,7 @@ func (c *Controller) start(ctx context.Context, name string, d Desired, o Observ
 	o.Container = &ct
 	h := a.History
 	h.ExitRecorded = false
+	h.Pull = nil // it runs: its image is in place
 	a.Phase, a.History = model.PhaseRunning, h
 	if err := c.commitState(name, d, o, a, h, nil,
 		c.event(name, model.EventNormal, "Started", "Started container %s", short(ct.ID))); err != nil {
@@ -553,6 +534,7 @@ func (c *Controller) forget(name string) error {
 		return fmt.Errorf("drop state: %w", err)
 	}
 	c.cache.forget(name)
+	c.pulls.forget(name)
 	c.mu.Lock()
 	delete(c.phases, name)
 	delete(c.changedAt, name)
@@ -641,6 +623,9 @@ func (c *Controller) status(name string, d Desired, o Observed, a Action) model.
 	if a.Phase == model.PhaseBackoff {
 		st.NextTryAt = a.History.NextTryAt
 	}
+	if a.Phase == model.PhaseImagePullBackOff && a.History.Pull != nil {
+		st.NextTryAt = a.History.Pull.NextTryAt
+	}
 	if o.Container != nil {
 		st.ContainerID = o.Container.ID
 		if o.Container.Running() {
@@ -667,14 +652,22 @@ func statusEqual(a, b model.Status) bool {
 
 func historyEqual(a, b model.History) bool {
 	sa, sb := a.Stop, b.Stop
-	a.Stop, b.Stop = nil, nil
 	if (sa == nil) != (sb == nil) || (sa != nil && *sa != *sb) {
+		return false
+	}
+	pa, pb := a.Pull, b.Pull
+	if (pa == nil) != (pb == nil) || (pa != nil && !pullEqual(*pa, *pb)) {
 		return false
 	}
 	return a.SpecHash == b.SpecHash && a.Attempts == b.Attempts && a.Restarts == b.Restarts &&
 		a.NextTryAt.Equal(b.NextTryAt) && a.LastContainerID == b.LastContainerID &&
 		a.LastStartedAt.Equal(b.LastStartedAt) && a.ExitRecorded == b.ExitRecorded &&
 		a.Done == b.Done && a.Succeeded == b.Succeeded && a.FinishedAt.Equal(b.FinishedAt)
+}
+
+func pullEqual(a, b model.PullBackoff) bool {
+	return a.Image == b.Image && a.Failures == b.Failures && a.Delay == b.Delay &&
+		a.NextTryAt.Equal(b.NextTryAt) && a.Message == b.Message
 }
 
 func (c *Controller) event(name string, typ model.EventType, reason, format string, args ...any) model.Event {

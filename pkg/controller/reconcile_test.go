@@ -27,6 +27,10 @@ type fakeRuntime struct {
 	calls      map[string]int
 	stopCode   int // exit code of a stopped container
 	lastCreate docker.CreateRequest
+	// images in the local store when set (else every image is); pull
+	// answers a pull (else it fails) and adds the image on success.
+	images map[string]bool
+	pull   func(ref string) error
 }
 
 func newFakeRuntime(now func() time.Time) *fakeRuntime {
@@ -155,13 +159,29 @@ func (f *fakeRuntime) Exec(context.Context, string, []string) (docker.ExecResult
 	return docker.ExecResult{}, errors.New("not used")
 }
 
-func (f *fakeRuntime) ImagePresent(context.Context, string) (bool, error) { return true, nil }
-
-func (f *fakeRuntime) Pull(context.Context, string) error {
+func (f *fakeRuntime) ImagePresent(_ context.Context, ref string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.images == nil || f.images[ref], nil
+}
+
+func (f *fakeRuntime) Pull(_ context.Context, ref string) error {
+	f.mu.Lock()
 	f.call("pull")
-	return errors.New("no registry")
+	pull := f.pull
+	f.mu.Unlock()
+	if pull == nil {
+		return errors.New("no registry")
+	}
+	err := pull(ref)
+	if err == nil {
+		f.mu.Lock()
+		if f.images != nil {
+			f.images[ref] = true
+		}
+		f.mu.Unlock()
+	}
+	return err
 }
 
 // changes counts the calls a converged agent must not make: everything

@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/client"
 )
 
@@ -22,16 +23,23 @@ type Options struct {
 	// stop, remove, wait, logs, exec_create, exec_attach,
 	// exec_inspect, image_inspect, pull, events), its latency and the
 	// daemon's own error (a NotFound that Remove or ImagePresent turn into
-	// a normal answer is still reported). Streams (wait, events) report
-	// their whole lifetime when they end.
+	// a normal answer is still reported). Streams (wait, events,
+	// exec_attach) report their whole lifetime when they end; logs the
+	// opening of its stream. A call cut off by its deadline reports an
+	// error.
 	Observe func(op string, d time.Duration, err error)
+	// Timeouts bound each call by operation; missing entries take
+	// DefaultTimeouts.
+	Timeouts Timeouts
 }
 
 // Client implements Runtime over the Docker Go client.
 type Client struct {
-	api     client.APIClient
-	log     *slog.Logger
-	observe func(op string, d time.Duration, err error)
+	api      client.APIClient
+	log      *slog.Logger
+	observe  func(op string, d time.Duration, err error)
+	timeouts Timeouts
+	calls    *calls
 }
 
 var _ Runtime = (*Client)(nil)
@@ -39,6 +47,20 @@ var _ Runtime = (*Client)(nil)
 // New connects to the daemon and pings it, so that a daemon that is not
 // there is reported at once rather than at the first reconcile.
 func New(ctx context.Context, opts Options) (*Client, error) {
+	c, err := Dial(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Ping(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Dial makes a client without calling the daemon, for an agent that must
+// start while the daemon is away; Ping tells when it answers.
+func Dial(opts Options) (*Client, error) {
 	copts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if opts.Host != "" {
 		copts = append(copts, client.WithHost(opts.Host))
@@ -47,12 +69,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	c := newClient(cli, opts)
-	if err := c.Ping(ctx); err != nil {
-		_ = cli.Close()
-		return nil, err
-	}
-	return c, nil
+	return newClient(cli, opts), nil
 }
 
 func newClient(api client.APIClient, opts Options) *Client {
@@ -60,16 +77,18 @@ func newClient(api client.APIClient, opts Options) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{api: api, log: log, observe: opts.Observe}
+	return &Client{api: api, log: log, observe: opts.Observe, timeouts: opts.Timeouts, calls: newCalls(time.Now)}
 }
 
 // Ping checks that the daemon answers and negotiates the API version again
 // from its answer, so that a daemon restarted as another version is
 // spoken to in a version it understands.
 func (c *Client) Ping(ctx context.Context) error {
-	start := time.Now()
-	p, err := c.api.Ping(ctx)
-	c.report("ping", start, err)
+	var p types.Ping
+	err := c.do(ctx, OpPing, func(ctx context.Context) (err error) {
+		p, err = c.api.Ping(ctx)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("ping docker daemon: %w", err)
@@ -89,15 +108,6 @@ func (c *Client) APIVersion() string { return c.api.ClientVersion() }
 
 // Close releases the client's idle connections.
 func (c *Client) Close() error { return c.api.Close() }
-
-// do runs one daemon call, reports it to Observe and maps its error onto
-// the package's sentinels.
-func (c *Client) do(op string, call func() error) error {
-	start := time.Now()
-	err := call()
-	c.report(op, start, err)
-	return classify(err)
-}
 
 func (c *Client) report(op string, start time.Time, err error) {
 	if c.observe != nil {

@@ -15,7 +15,7 @@ import (
 // in one daemon call.
 func (c *Client) List(ctx context.Context, sel map[string]string) ([]Container, error) {
 	var list []container.Summary
-	err := c.do("list", func() (err error) {
+	err := c.do(ctx, OpList, func(ctx context.Context) (err error) {
 		list, err = c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: labelFilters(sel)})
 		return err
 	})
@@ -47,7 +47,7 @@ func labelFilters(sel map[string]string) filters.Args {
 // Inspect returns one container; ErrNotFound when it is gone.
 func (c *Client) Inspect(ctx context.Context, id string) (Container, error) {
 	var resp container.InspectResponse
-	err := c.do("inspect", func() (err error) {
+	err := c.do(ctx, OpInspect, func(ctx context.Context) (err error) {
 		resp, err = c.api.ContainerInspect(ctx, id)
 		return err
 	})
@@ -104,7 +104,7 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (string, error) 
 		return "", fmt.Errorf("create container %q: %w", req.Name, err)
 	}
 	var resp container.CreateResponse
-	err = c.do("create", func() (err error) {
+	err = c.do(ctx, OpCreate, func(ctx context.Context) (err error) {
 		resp, err = c.api.ContainerCreate(ctx, cfg, host, netCfg, nil, req.Name)
 		return err
 	})
@@ -120,7 +120,9 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (string, error) 
 
 // Start starts a created container.
 func (c *Client) Start(ctx context.Context, id string) error {
-	err := c.do("start", func() error { return c.api.ContainerStart(ctx, id, container.StartOptions{}) })
+	err := c.do(ctx, OpStart, func(ctx context.Context) error {
+		return c.api.ContainerStart(ctx, id, container.StartOptions{})
+	})
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
@@ -130,10 +132,11 @@ func (c *Client) Start(ctx context.Context, id string) error {
 // Stop sends the stop signal chosen at create time, then SIGKILL after
 // grace. Docker counts grace in whole seconds, so a sub-second grace rounds
 // up (500ms waits 1s): a process never gets less time than promised. The
-// call lasts up to grace; ctx must allow for it.
+// call's deadline is the grace period plus the stop timeout.
 func (c *Client) Stop(ctx context.Context, id string, grace time.Duration) error {
 	secs := graceSeconds(grace)
-	err := c.do("stop", func() error {
+	g := time.Duration(secs) * time.Second
+	err := c.call(ctx, OpStop, g+c.timeouts.with(OpStop), g+hangAfter, func(ctx context.Context) error {
 		return c.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
 	})
 	if err != nil {
@@ -145,7 +148,7 @@ func (c *Client) Stop(ctx context.Context, id string, grace time.Duration) error
 // Remove removes a container, killing it if needed. Named volumes stay:
 // they hold data the next container of the spec expects to find.
 func (c *Client) Remove(ctx context.Context, id string) error {
-	err := c.do("remove", func() error {
+	err := c.do(ctx, OpRemove, func(ctx context.Context) error {
 		return c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: false})
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {

@@ -29,10 +29,31 @@ func (c *Client) Events(ctx context.Context, since time.Time, sel map[string]str
 		opts.Since = unixText(since)
 	}
 	start := time.Now()
-	msgs, errs := c.api.Events(ctx, opts)
 	out := make(chan Event)
 	errc := make(chan error, 1)
+	var msgs <-chan events.Message
+	var errs <-chan error
+	// The client answers once the daemon accepted the subscription (or
+	// failed to); the deadline bounds that, not the stream.
+	sctx, release, err := c.open(ctx, OpEvents, func(ctx context.Context) error {
+		msgs, errs = c.api.Events(ctx, opts)
+		select {
+		case err := <-errs:
+			return err
+		default:
+			return nil
+		}
+	})
+	if err != nil {
+		c.report(OpEvents, start, err)
+		close(out)
+		errc <- fmt.Errorf("docker event stream: %w", err)
+		close(errc)
+		return out, errc
+	}
+	ctx = sctx
 	go func() {
+		defer release()
 		defer close(out)
 		defer close(errc)
 		err := forwardEvents(ctx, msgs, errs, out)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 )
@@ -24,15 +25,44 @@ func (c *Client) Logs(ctx context.Context, id string, opts LogOptions) (io.ReadC
 	if !opts.Since.IsZero() {
 		lo.Since = unixText(opts.Since)
 	}
+	if !opts.Follow {
+		// A tail is read at once: the deadline covers the whole read.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeouts.with(OpLogs))
+		rc, err := c.logs(ctx, id, lo)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		return &releaser{ReadCloser: rc, release: cancel}, nil
+	}
+	return c.logs(ctx, id, lo)
+}
+
+func (c *Client) logs(ctx context.Context, id string, lo container.LogsOptions) (io.ReadCloser, error) {
 	var rc io.ReadCloser
-	err := c.do("logs", func() (err error) {
+	start := time.Now()
+	_, release, err := c.open(ctx, OpLogs, func(ctx context.Context) (err error) {
 		rc, err = c.api.ContainerLogs(ctx, id, lo)
 		return err
 	})
+	c.report(OpLogs, start, err)
 	if err != nil {
 		return nil, fmt.Errorf("logs of container %s: %w", id, err)
 	}
-	return rc, nil
+	return &releaser{ReadCloser: rc, release: release}, nil
+}
+
+// releaser ends a stream's context when the stream is closed.
+type releaser struct {
+	io.ReadCloser
+	release func()
+}
+
+func (r *releaser) Close() error {
+	err := r.ReadCloser.Close()
+	r.release()
+	return err
 }
 
 // unixText writes t as the daemon's "seconds.nanoseconds" timestamp.
@@ -45,7 +75,7 @@ func unixText(t time.Time) string {
 // with an error wrapping ErrConflict.
 func (c *Client) Exec(ctx context.Context, id string, cmd []string) (ExecResult, error) {
 	var created container.ExecCreateResponse
-	err := c.do("exec_create", func() (err error) {
+	err := c.do(ctx, OpExecCreate, func(ctx context.Context) (err error) {
 		created, err = c.api.ContainerExecCreate(ctx, id, container.ExecOptions{
 			Cmd: cmd, AttachStdout: true, AttachStderr: true,
 		})
@@ -55,16 +85,21 @@ func (c *Client) Exec(ctx context.Context, id string, cmd []string) (ExecResult,
 		return ExecResult{}, fmt.Errorf("exec in container %s: %w", id, err)
 	}
 	// The attach starts the command; its stream lasts as long as the command.
+	var att types.HijackedResponse
 	start := time.Now()
-	att, err := c.api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	_, release, err := c.open(ctx, OpExecAttach, func(ctx context.Context) (err error) {
+		att, err = c.api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+		return err
+	})
 	if err != nil {
-		c.report("exec_attach", start, err)
-		return ExecResult{}, fmt.Errorf("exec in container %s: attach: %w", id, classify(err))
+		c.report(OpExecAttach, start, err)
+		return ExecResult{}, fmt.Errorf("exec in container %s: attach: %w", id, err)
 	}
+	defer release()
 	defer att.Close()
 	stdout, stderr := &boundedBuffer{max: maxExecOutput}, &boundedBuffer{max: maxExecOutput}
 	_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
-	c.report("exec_attach", start, err)
+	c.report(OpExecAttach, start, err)
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("exec in container %s: read output: %w", id, classify(err))
 	}
@@ -81,7 +116,7 @@ func (c *Client) execExitCode(ctx context.Context, execID string) (int, error) {
 	delay := 5 * time.Millisecond
 	for {
 		var ins container.ExecInspect
-		err := c.do("exec_inspect", func() (err error) {
+		err := c.do(ctx, OpExecInspect, func(ctx context.Context) (err error) {
 			ins, err = c.api.ContainerExecInspect(ctx, execID)
 			return err
 		})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
 
@@ -16,6 +17,16 @@ type fakeAPI struct {
 	wait    func(ctx context.Context, id string) (<-chan container.WaitResponse, <-chan error)
 	inspect func(ctx context.Context, id string) (container.InspectResponse, error)
 	events  func(ctx context.Context) (<-chan events.Message, <-chan error)
+	list    func(ctx context.Context) ([]container.Summary, error)
+	pull    func(ctx context.Context) (io.ReadCloser, error)
+}
+
+func (f *fakeAPI) ContainerList(ctx context.Context, _ container.ListOptions) ([]container.Summary, error) {
+	return f.list(ctx)
+}
+
+func (f *fakeAPI) ImagePull(ctx context.Context, _ string, _ image.PullOptions) (io.ReadCloser, error) {
+	return f.pull(ctx)
 }
 
 func (f *fakeAPI) ContainerWait(ctx context.Context, id string, _ container.WaitCondition) (<-chan container.WaitResponse, <-chan error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/jsonmessage"
@@ -13,7 +14,7 @@ import (
 
 // ImagePresent reports whether ref is in the daemon's local image store.
 func (c *Client) ImagePresent(ctx context.Context, ref string) (bool, error) {
-	err := c.do("image_inspect", func() error {
+	err := c.do(ctx, OpImageInspect, func(ctx context.Context) error {
 		_, err := c.api.ImageInspect(ctx, ref)
 		return err
 	})
@@ -28,22 +29,39 @@ func (c *Client) ImagePresent(ctx context.Context, ref string) (bool, error) {
 
 // Pull pulls ref. The daemon reports most pull failures inside the
 // progress stream, after an HTTP success, so the stream is read to its end.
+// A pull has no overall deadline (a large image on a slow link takes what
+// it takes) but is aborted after the pull timeout passes with no progress
+// message; its error then wraps ErrStalled.
 func (c *Client) Pull(ctx context.Context, ref string) error {
-	err := c.do("pull", func() error {
-		rc, err := c.api.ImagePull(ctx, ref, image.PullOptions{})
+	stall := c.timeouts.with(OpPull)
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stalled := fmt.Errorf("no progress for %s: %w", stall, ErrStalled)
+	t := time.AfterFunc(stall, func() { cancel(stalled) })
+	progress := func() { t.Reset(stall) }
+	start := time.Now()
+	err := func() error {
+		rc, err := c.api.ImagePull(pctx, ref, image.PullOptions{})
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		return pullStreamError(rc)
-	})
+		return pullStreamError(rc, progress)
+	}()
+	t.Stop()
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), ErrStalled) {
+		err = stalled
+	}
+	c.report(OpPull, start, err)
 	if err != nil {
-		return fmt.Errorf("pull image %s: %w", ref, err)
+		return fmt.Errorf("pull image %s: %w", ref, classify(err))
 	}
 	return nil
 }
 
-func pullStreamError(r io.Reader) error {
+// pullStreamError reads the daemon's progress messages to the end, calls
+// progress for each and returns the error one of them carries.
+func pullStreamError(r io.Reader, progress func()) error {
 	dec := json.NewDecoder(r)
 	for {
 		var msg jsonmessage.JSONMessage
@@ -53,6 +71,7 @@ func pullStreamError(r io.Reader) error {
 			}
 			return fmt.Errorf("read pull progress: %w", err)
 		}
+		progress()
 		if msg.Error != nil {
 			return errors.New(msg.Error.Message)
 		}

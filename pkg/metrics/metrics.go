@@ -42,6 +42,8 @@ type Metrics struct {
 	DockerErrors        *prometheus.CounterVec
 	ContainerOperations *prometheus.CounterVec
 	PolicyRefusals      *prometheus.CounterVec
+	ImagePulls          *prometheus.CounterVec
+	ImagePullDuration   prometheus.Histogram
 
 	// The agent's own probes, read at scrape time so that an alert sees
 	// what /readyz and /healthz would answer (Prometheus cannot scrape those).
@@ -51,6 +53,13 @@ type Metrics struct {
 // DockerOps are the daemon operations measured, pre-created at zero.
 var DockerOps = []string{"ping", "list", "inspect", "create", "start", "stop", "remove",
 	"wait", "logs", "exec_create", "exec_attach", "exec_inspect", "image_inspect", "pull", "events"}
+
+// Image pull results.
+const (
+	PullSuccess = "success"
+	PullFailure = "failure"
+	PullStalled = "stalled"
+)
 
 // ContainerOps are the changes the agent makes to containers.
 var ContainerOps = []string{"create", "start", "stop", "remove"}
@@ -103,6 +112,12 @@ func New(version, revision string) *Metrics {
 		PolicyRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reconciler_policy_refusals_total",
 			Help: "Specs that became refused by the policy in force, by the policy field that would allow them."}, []string{"rule"}),
+		ImagePulls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reconciler_image_pulls_total", Help: "Image pulls by result: success, failure, stalled (no progress for the pull timeout)."},
+			[]string{"result"}),
+		ImagePullDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "reconciler_image_pull_duration_seconds", Help: "Time an image pull took, whatever its result.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2.5, 10)}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "reconciler_build_info", Help: "Build information; always 1."}, []string{"version", "revision", "goversion"})
@@ -111,7 +126,7 @@ func New(version, revision string) *Metrics {
 	healthy := probeGauge("reconciler_healthy", "1 when the reconcile loop makes progress (as /healthz).", &m.healthy)
 	reg.MustRegister(m.ReconcileTotal, m.ReconcileDuration, m.QueueDepth, m.QueueAdds, m.QueueWait,
 		m.Specs, m.Restarts, m.Exits, m.SpecErrors, m.DockerEvents, m.StreamReconnects, m.Convergence,
-		m.DockerRequests, m.DockerErrors, m.ContainerOperations, m.PolicyRefusals, buildInfo, ready, healthy,
+		m.DockerRequests, m.DockerErrors, m.ContainerOperations, m.PolicyRefusals, m.ImagePulls, m.ImagePullDuration, buildInfo, ready, healthy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{ResultSuccess, ResultError, ResultRequeue} {
 		m.ReconcileTotal.WithLabelValues(r)
@@ -125,6 +140,9 @@ func New(version, revision string) *Metrics {
 	for _, op := range DockerOps {
 		m.DockerRequests.WithLabelValues(op)
 		m.DockerErrors.WithLabelValues(op)
+	}
+	for _, r := range []string{PullSuccess, PullFailure, PullStalled} {
+		m.ImagePulls.WithLabelValues(r)
 	}
 	for _, op := range ContainerOps {
 		m.ContainerOperations.WithLabelValues(op)

@@ -18,10 +18,14 @@ const (
 	// PhaseRefused: the policy in force refuses the spec, so no container
 	// is created or started for it; one already running is left running.
 	PhaseRefused Phase = "Refused"
+	// PhaseImagePullBackOff is a spec whose image failed to pull, waiting
+	// for its next try (kubelet's name).
+	PhaseImagePullBackOff Phase = "ImagePullBackOff"
 )
 
 // Phases lists every phase, for metrics that pre-create their labels.
-var Phases = []Phase{PhasePending, PhaseRunning, PhaseBackoff, PhaseSucceeded, PhaseFailed, PhaseError, PhaseRefused}
+var Phases = []Phase{PhasePending, PhaseRunning, PhaseBackoff, PhaseSucceeded, PhaseFailed, PhaseError,
+	PhaseImagePullBackOff, PhaseRefused}
 
 // ExitReason says why a container ended. The set is fixed so it can be a
 // metric label.
@@ -108,6 +112,19 @@ type History struct {
 	// Stop records a stop the agent asked for, so the exit that follows is
 	// attributed to the agent even across an agent restart.
 	Stop *StopIntent `json:"stop,omitempty"`
+	// Pull is the back-off of the spec's image pulls while they fail, kept
+	// so that an agent restart does not retry at once.
+	Pull *PullBackoff `json:"pull,omitempty"`
+}
+
+// PullBackoff records consecutive failed pulls of one image.
+type PullBackoff struct {
+	Image     string        `json:"image"`
+	Failures  int           `json:"failures"`
+	Delay     time.Duration `json:"delay"`
+	NextTryAt time.Time     `json:"nextTryAt"`
+	// Message is the daemon's message for the last failure.
+	Message string `json:"message"`
 }
 
 // StopCause says why the agent stopped a container.
