@@ -19,6 +19,12 @@ import (
 // DefaultMaxBody bounds a request body when Deps.MaxBody is zero.
 const DefaultMaxBody = 1 << 20
 
+// DefaultMaxApplies bounds the applies decoded at once when
+// Deps.MaxApplies is zero: decoding a body takes memory (up to about 12 MiB
+// for the largest body the decoder's limits let through), so the others
+// wait their turn.
+const DefaultMaxApplies = 2
+
 // Deps are what the API serves from.
 type Deps struct {
 	Store *store.Store
@@ -37,6 +43,7 @@ type Deps struct {
 	Version    string
 	Log        *slog.Logger
 	MaxBody    int64 // default DefaultMaxBody
+	MaxApplies int   // default DefaultMaxApplies
 }
 
 type server struct {
@@ -44,6 +51,8 @@ type server struct {
 	// writeMu serializes spec writes: an apply reads what is stored to
 	// decide, then writes, and two applies of one name must not interleave.
 	writeMu sync.Mutex
+	// applies holds a token for each apply being decoded and checked.
+	applies chan struct{}
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -58,6 +67,9 @@ func NewHandler(d Deps) http.Handler {
 	if d.MaxBody <= 0 {
 		d.MaxBody = DefaultMaxBody
 	}
+	if d.MaxApplies <= 0 {
+		d.MaxApplies = DefaultMaxApplies
+	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
@@ -68,7 +80,7 @@ func NewHandler(d Deps) http.Handler {
 		d.Runtime = func() docker.Runtime { return nil }
 	}
 	d.Log = d.Log.With("component", "api")
-	s := &server{Deps: d}
+	s := &server{Deps: d, applies: make(chan struct{}, d.MaxApplies)}
 	routes := []route{
 		{"GET", "/v1/version", s.version},
 		{"GET", "/v1/errors", s.fileErrors},
