@@ -32,7 +32,24 @@ func (c *Client) Logs(ctx context.Context, id string, opts LogOptions) (io.ReadC
 	if err != nil {
 		return nil, fmt.Errorf("logs of container %s: %w", id, err)
 	}
-	return rc, nil
+	return closeOnDone(ctx, rc), nil
+}
+
+// closeOnDone closes rc when ctx ends, so that a stream read for a client
+// who left is released at once, whatever the transport under it does.
+func closeOnDone(ctx context.Context, rc io.ReadCloser) io.ReadCloser {
+	stop := context.AfterFunc(ctx, func() { _ = rc.Close() })
+	return &doneCloser{ReadCloser: rc, stop: stop}
+}
+
+type doneCloser struct {
+	io.ReadCloser
+	stop func() bool
+}
+
+func (d *doneCloser) Close() error {
+	d.stop()
+	return d.ReadCloser.Close()
 }
 
 // unixText writes t as the daemon's "seconds.nanoseconds" timestamp.
@@ -61,9 +78,19 @@ func (c *Client) Exec(ctx context.Context, id string, cmd []string) (ExecResult,
 		c.report("exec_attach", start, err)
 		return ExecResult{}, fmt.Errorf("exec in container %s: attach: %w", id, classify(err))
 	}
+	// The Docker client ties a hijacked connection to ctx only while it
+	// dials: closing it when ctx ends is what ends the read below (and
+	// frees the daemon's side) once the caller has gone. The command itself
+	// goes on in the container; Docker has no call to end an exec.
+	stop := context.AfterFunc(ctx, att.Close)
+	defer stop()
 	defer att.Close()
 	stdout, stderr := &boundedBuffer{max: maxExecOutput}, &boundedBuffer{max: maxExecOutput}
 	_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
+	if ctx.Err() != nil {
+		c.report("exec_attach", start, nil) // the caller ended it, not the daemon
+		return ExecResult{}, fmt.Errorf("exec in container %s: %w", id, context.Cause(ctx))
+	}
 	c.report("exec_attach", start, err)
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("exec in container %s: read output: %w", id, classify(err))
@@ -95,7 +122,7 @@ func (c *Client) execExitCode(ctx context.Context, execID string) (int, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, fmt.Errorf("exec %s still running: %w", execID, ctx.Err())
+			return 0, fmt.Errorf("exec %s still running: %w", execID, context.Cause(ctx))
 		case <-t.C:
 		}
 		delay = min(2*delay, 200*time.Millisecond)
