@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/controller"
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/events"
@@ -46,6 +47,9 @@ type Config struct {
 	// bearing APIToken.
 	APIAddr  string
 	APIToken string
+	// ExecMaxConcurrent and ExecMaxDuration bound the API's execs.
+	ExecMaxConcurrent int
+	ExecMaxDuration   time.Duration
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -60,6 +64,9 @@ func Defaults() Config {
 		Workers:      4,
 		ExitsPerSpec: 50,
 		LockTimeout:  2 * time.Second,
+
+		ExecMaxConcurrent: api.DefaultExecMaxConcurrent,
+		ExecMaxDuration:   api.DefaultExecMaxDuration,
 	}
 }
 

@@ -32,6 +32,7 @@ func (a *Agent) listenAPI() ([]apiListener, error) {
 		Store: a.Store, Recorder: a.Recorder, Runtime: a.runtime, Policy: a.Policy,
 		Changed: a.desiredChanged, FileErrors: a.fileErrors,
 		Instance: a.Store.InstanceID(), Version: cfg.Version, Log: a.log,
+		ExecMaxConcurrent: cfg.ExecMaxConcurrent, ExecMaxDuration: cfg.ExecMaxDuration,
 	})
 	unix, err := api.ListenUnix(cfg.Socket)
 	if err != nil {

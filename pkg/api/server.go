@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/events"
@@ -24,6 +25,13 @@ const DefaultMaxBody = 1 << 20
 // for the largest body the decoder's limits let through), so the others
 // wait their turn.
 const DefaultMaxApplies = 2
+
+// Exec limits when Deps leaves them zero: an exec holds a daemon
+// connection and a goroutine for as long as its command runs.
+const (
+	DefaultExecMaxConcurrent = 16
+	DefaultExecMaxDuration   = time.Hour
+)
 
 // Deps are what the API serves from.
 type Deps struct {
@@ -44,6 +52,10 @@ type Deps struct {
 	Log        *slog.Logger
 	MaxBody    int64 // default DefaultMaxBody
 	MaxApplies int   // default DefaultMaxApplies
+	// ExecMaxConcurrent execs run at once; one more is answered 429.
+	ExecMaxConcurrent int // default DefaultExecMaxConcurrent
+	// ExecMaxDuration ends an exec's answer (504); its command may go on.
+	ExecMaxDuration time.Duration // default DefaultExecMaxDuration
 }
 
 type server struct {
@@ -53,6 +65,8 @@ type server struct {
 	writeMu sync.Mutex
 	// applies holds a token for each apply being decoded and checked.
 	applies chan struct{}
+	// execs holds a token for each exec running.
+	execs chan struct{}
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -70,6 +84,12 @@ func NewHandler(d Deps) http.Handler {
 	if d.MaxApplies <= 0 {
 		d.MaxApplies = DefaultMaxApplies
 	}
+	if d.ExecMaxConcurrent <= 0 {
+		d.ExecMaxConcurrent = DefaultExecMaxConcurrent
+	}
+	if d.ExecMaxDuration <= 0 {
+		d.ExecMaxDuration = DefaultExecMaxDuration
+	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
@@ -80,7 +100,7 @@ func NewHandler(d Deps) http.Handler {
 		d.Runtime = func() docker.Runtime { return nil }
 	}
 	d.Log = d.Log.With("component", "api")
-	s := &server{Deps: d, applies: make(chan struct{}, d.MaxApplies)}
+	s := &server{Deps: d, applies: make(chan struct{}, d.MaxApplies), execs: make(chan struct{}, d.ExecMaxConcurrent)}
 	routes := []route{
 		{"GET", "/v1/version", s.version},
 		{"GET", "/v1/errors", s.fileErrors},
