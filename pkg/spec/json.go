@@ -32,7 +32,7 @@ func DecodeJSON(data []byte) ([]*Spec, error) {
 func parseJSON(data []byte) ([]*yaml.Node, *FieldError) {
 	p := &jsonParser{dec: json.NewDecoder(bytes.NewReader(data)), data: data, lineNo: 1}
 	p.dec.UseNumber()
-	root, err := p.value(0)
+	root, err := p.document(0)
 	if err != nil {
 		return nil, err
 	}
@@ -60,14 +60,17 @@ type jsonParser struct {
 	lineOff, lineNo int
 }
 
-// line is the line of the next token.
-func (p *jsonParser) line() int {
+// next is the offset of the next token.
+func (p *jsonParser) next() int {
 	off := int(p.dec.InputOffset())
 	for off < len(p.data) && bytes.IndexByte([]byte(" \t\r\n,:"), p.data[off]) >= 0 {
 		off++
 	}
-	return p.lineAt(off)
+	return off
 }
+
+// line is the line of the next token.
+func (p *jsonParser) line() int { return p.lineAt(p.next()) }
 
 func (p *jsonParser) lineAt(off int) int {
 	off = min(off, len(p.data))
@@ -129,7 +132,11 @@ func (p *jsonParser) value(depth int) (*yaml.Node, *FieldError) {
 			} else {
 				p.shape.pushIndex(i)
 			}
-			v, ferr := p.value(depth + 1)
+			next := p.value
+			if depth == 0 && n.Kind == yaml.SequenceNode {
+				next = p.document
+			}
+			v, ferr := next(depth + 1)
 			p.shape.pop()
 			if ferr != nil {
 				return nil, ferr
@@ -153,6 +160,22 @@ func (p *jsonParser) value(depth int) (*yaml.Node, *FieldError) {
 	default: // nil
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null", Line: line}, nil
 	}
+}
+
+// document reads a value that may be a spec (the body, or an item of the
+// top-level array) and holds it to MaxDocumentSize, as a YAML document is.
+func (p *jsonParser) document(depth int) (*yaml.Node, *FieldError) {
+	start := p.next()
+	line := p.lineAt(start)
+	n, ferr := p.value(depth)
+	if ferr != nil {
+		return nil, ferr
+	}
+	if size := int(p.dec.InputOffset()) - start; size > MaxDocumentSize && n.Kind == yaml.MappingNode {
+		return nil, &FieldError{Line: line, Path: p.shape.path(),
+			Msg: fmt.Sprintf("a document is %d bytes, more than the %d-byte limit for one spec", size, MaxDocumentSize)}
+	}
+	return n, nil
 }
 
 // tooMany counts the rest of a list or mapping that passed MaxItems,

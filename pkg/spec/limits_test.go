@@ -125,4 +125,28 @@ func TestDocumentSizeLimit(t *testing.T) {
 	// Over: past the parser's read-ahead too.
 	_, err = Decode("big.yaml", []byte(doc("a", MaxDocumentSize+2*readAhead)))
 	wantLimitError(t, err, "big.yaml:6: a document is more than 65536 bytes, the limit for one spec (reached by this line)")
+
+	// JSON holds each spec to the same size, exactly.
+	compact := func(v any) []byte {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	valueSpec := func(name string, size int) map[string]any {
+		s := argsJSON(name, 0)
+		s["spec"].(map[string]any)["env"] = []map[string]string{{"name": "PAD", "value": ""}}
+		over := size - len(compact(s))
+		s["spec"].(map[string]any)["env"] = []map[string]string{{"name": "PAD", "value": strings.Repeat("x", over)}}
+		return s
+	}
+	if _, err := DecodeJSON(compact(valueSpec("a", MaxDocumentSize))); err != nil {
+		t.Fatalf("a JSON spec of %d bytes: %v", MaxDocumentSize, err)
+	}
+	if _, err := DecodeJSON(compact([]any{valueSpec("a", MaxDocumentSize), valueSpec("b", MaxDocumentSize)})); err != nil {
+		t.Fatalf("two JSON specs of %d bytes: %v", MaxDocumentSize, err)
+	}
+	_, err = DecodeJSON(compact([]any{valueSpec("a", 1000), valueSpec("b", MaxDocumentSize+1)}))
+	wantLimitError(t, err, "line 1: [1]: a document is 65537 bytes, more than the 65536-byte limit for one spec")
 }

@@ -37,7 +37,7 @@ var _ = Describe("Memory", func() {
 				[]string{"more than 65536 bytes, the limit for one spec"}},
 			{"JSON array of specs, each under the list limit", "application/json", manySpecsJSON(size), 400,
 				[]string{"more than 32768 values in one file or body"}},
-			{"JSON spec with one long env value (accepted, dry run)", "application/json", longValueJSON(size), 200,
+			{"JSON array of valid specs with long env values (accepted, dry run)", "application/json", longValuesJSON(size), 200,
 				[]string{`"action": "created"`}},
 		}
 		for _, b := range bodies {
@@ -192,11 +192,23 @@ func manySpecsJSON(size int) []byte {
 	return pad(b.Bytes(), size, ' ')
 }
 
-// longValueJSON is a valid spec whose one env value fills the body.
-func longValueJSON(size int) []byte {
-	head := jsonHead + `"env":[{"name":"PAD","value":"`
-	tail := `"}]}}`
-	return []byte(head + strings.Repeat("x", size-len(head)-len(tail)) + tail)
+// longValuesJSON is an array of valid specs, each under the size limit
+// for one spec, whose env values fill the body.
+func longValuesJSON(size int) []byte {
+	doc := func(name string, n int) []byte {
+		s := map[string]any{"apiVersion": "reconciler/v1", "kind": "Container", "metadata": map[string]any{"name": name},
+			"spec": map[string]any{"image": "x", "env": []map[string]string{{"name": "PAD", "value": strings.Repeat("x", n)}}}}
+		data, err := json.Marshal(s)
+		Expect(err).NotTo(HaveOccurred())
+		return data
+	}
+	count := size/(spec.MaxDocumentSize-1000) + 1
+	value := (size-2-count)/count - len(doc(fmt.Sprintf("s%d", count), 0))
+	docs := make([][]byte, count)
+	for i := range docs {
+		docs[i] = doc(fmt.Sprintf("s%d", i), value)
+	}
+	return pad(append(append([]byte{'['}, bytes.Join(docs, []byte{','})...), ']'), size, ' ')
 }
 
 func pad(b []byte, size int, c byte) []byte {
