@@ -53,7 +53,7 @@ func parseYAML(data []byte) ([]*yaml.Node, *FieldError) {
 		if errors.Is(err, io.EOF) {
 			return docs, nil
 		}
-		if ferr := r.tooLarge(err); ferr != nil {
+		if ferr := r.tooLarge(); ferr != nil {
 			return nil, ferr
 		}
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -144,10 +143,12 @@ type docReader struct {
 	data     []byte
 	off      int
 	docStart int
+	refused  bool
 }
 
 func (r *docReader) Read(p []byte) (int, error) {
 	if r.off-r.docStart > MaxDocumentSize+readAhead {
+		r.refused = true
 		return 0, errDocumentSize
 	}
 	if r.off == len(r.data) {
@@ -161,9 +162,10 @@ func (r *docReader) Read(p []byte) (int, error) {
 // nextDocument marks the end of a document.
 func (r *docReader) nextDocument() { r.docStart = r.off }
 
-// tooLarge is the error for a document refused for its size.
-func (r *docReader) tooLarge(err error) *FieldError {
-	if err == nil || !strings.Contains(err.Error(), errDocumentSize.Error()) {
+// tooLarge is the error for a document refused for its size, nil when
+// the reader refused nothing.
+func (r *docReader) tooLarge() *FieldError {
+	if !r.refused {
 		return nil
 	}
 	line := bytes.Count(r.data[:r.off], []byte{'\n'}) + 1
