@@ -113,7 +113,7 @@ func decodeDocs(file string, docs []*yaml.Node) ([]*Spec, error) {
 
 func decodeSpec(file string, doc *yaml.Node, budget *int) (*Spec, ErrorList) {
 	d := newNodeDecoder(budget)
-	d.lines[""] = doc.Line
+	d.lines.paths[""] = doc.Line
 	s := &Spec{}
 	d.decode(doc, reflect.ValueOf(s).Elem(), "", 0)
 	if d.stopped || doc.Kind != yaml.MappingNode {

@@ -150,3 +150,19 @@ func TestDocumentSizeLimit(t *testing.T) {
 	_, err = DecodeJSON(compact([]any{valueSpec("a", 1000), valueSpec("b", MaxDocumentSize+1)}))
 	wantLimitError(t, err, "line 1: [1]: a document is 65537 bytes, more than the 65536-byte limit for one spec")
 }
+
+// The items of a list of scalars keep their own lines (held compactly
+// under the list's path).
+func TestScalarItemLines(t *testing.T) {
+	doc := "apiVersion: reconciler/v1\nkind: Container\nmetadata: {name: a}\nspec:\n  image: x\n  capAdd:\n    - NET_ADMIN\n    - NET_WIZARD\n  devices: [/dev/fuse, dev/x]\n"
+	_, err := Decode("lines.yaml", []byte(doc))
+	got := err.Error()
+	for _, want := range []string{
+		`lines.yaml:8: spec.capAdd[1]: "NET_WIZARD" is not a Linux capability`,
+		`lines.yaml:9: spec.devices[1]: "dev/x": the host path must be absolute`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("errors\n%s\nlack %q", got, want)
+		}
+	}
+}
