@@ -530,6 +530,35 @@ func TestIntegrationExecEndsWithItsCaller(t *testing.T) {
 	}
 }
 
+// A wait whose caller left ends at once, reporting a container that still
+// runs as the wait's error.
+func TestIntegrationWaitEndsWithItsCaller(t *testing.T) {
+	t.Parallel()
+	c := daemon(t, Options{})
+	tc := start(t, c, boxSpec("sleep"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Wait(ctx, tc.id)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a wait on a sleeping container ended by itself: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait after its caller left: %v, want context.Canceled", err)
+		}
+	case <-time.After(fallbackTimeout + 5*time.Second):
+		t.Fatal("Wait still waits after its caller left")
+	}
+}
+
 func TestIntegrationImages(t *testing.T) {
 	t.Parallel()
 	c := daemon(t, Options{})
