@@ -73,7 +73,7 @@ func (p *jsonParser) next() int {
 func (p *jsonParser) line() int { return p.lineAt(p.next()) }
 
 func (p *jsonParser) lineAt(off int) int {
-	off = min(off, len(p.data))
+	off = max(0, min(off, len(p.data)))
 	if off < p.lineOff {
 		p.lineOff, p.lineNo = 0, 1
 	}
