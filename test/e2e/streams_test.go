@@ -145,7 +145,10 @@ var _ = Describe("Streams", func() {
 		res := a.runCLI(ctx, "exec", name, "--", "/box", "sleep")
 		Expect(res.code).NotTo(Equal(0))
 		Expect(res.stderr).To(ContainSubstring("longer than the agent's limit of 2s (--exec-max-duration)"))
-		fmt.Fprintf(GinkgoWriter, "exec limits: cap %d held (429 beyond it), a sleep ended after --exec-max-duration %s\n", limit, maxDuration)
+		line := fmt.Sprintf("exec limits: --exec-max-concurrent %d ran %d, refused one more with 429, took one after a client died; --exec-max-duration %s ended a sleep with its reason",
+			limit, limit, maxDuration)
+		fmt.Fprintln(GinkgoWriter, line)
+		AddReportEntry("exec limits", ReportEntryVisibilityAlways, line)
 	}, SpecTimeout(5*time.Minute))
 })
 
