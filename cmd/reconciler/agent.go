@@ -29,6 +29,12 @@ func agentCmd() *cobra.Command {
 				return err
 			}
 			cfg.Version, cfg.Revision = version, revision
+			if cfg.ExecMaxConcurrent < 1 {
+				return fmt.Errorf("--exec-max-concurrent %d: allow at least 1 exec", cfg.ExecMaxConcurrent)
+			}
+			if cfg.ExecMaxDuration <= 0 {
+				return fmt.Errorf("--exec-max-duration %s: give a positive duration", cfg.ExecMaxDuration)
+			}
 			if tokenFile != "" {
 				if cfg.APIToken, err = readTokenFile(tokenFile); err != nil {
 					return err
@@ -71,6 +77,8 @@ func agentCmd() *cobra.Command {
 	_ = f.MarkHidden("image-pull-backoff") // kubelet's 10s; tests shorten it
 	f.IntVar(&cfg.ExitsPerSpec, "exits-per-spec", cfg.ExitsPerSpec, "exit records kept per spec")
 	f.DurationVar(&cfg.LockTimeout, "lock-timeout", cfg.LockTimeout, "how long to wait for the state file lock")
+	f.IntVar(&cfg.ExecMaxConcurrent, "exec-max-concurrent", cfg.ExecMaxConcurrent, "execs running at once; one more is refused (429)")
+	f.DurationVar(&cfg.ExecMaxDuration, "exec-max-duration", cfg.ExecMaxDuration, "an exec running longer is ended and its client told why (the command may go on in the container)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/controller"
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/events"
@@ -63,24 +64,29 @@ type Config struct {
 	Pulls int
 	// PullBackoff is the first delay after a failed pull (doubling to 5m).
 	PullBackoff time.Duration
+	// ExecMaxConcurrent and ExecMaxDuration bound the API's execs.
+	ExecMaxConcurrent int
+	ExecMaxDuration   time.Duration
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
 func Defaults() Config {
 	return Config{
-		SpecsDir:     "./specs",
-		StatePath:    "./.reconciler/state.db",
-		Socket:       "./.reconciler/reconciler.sock",
-		MetricsAddr:  "127.0.0.1:9477",
-		Resync:       30 * time.Second,
-		Rescan:       10 * time.Second,
-		Workers:      4,
-		ExitsPerSpec: 50,
-		LockTimeout:  2 * time.Second,
-		SocketRole:   "edit",
-		HTTP:         DefaultHTTPLimits(),
-		Pulls:        2,
-		PullBackoff:  10 * time.Second,
+		SpecsDir:          "./specs",
+		StatePath:         "./.reconciler/state.db",
+		Socket:            "./.reconciler/reconciler.sock",
+		MetricsAddr:       "127.0.0.1:9477",
+		Resync:            30 * time.Second,
+		Rescan:            10 * time.Second,
+		Workers:           4,
+		ExitsPerSpec:      50,
+		LockTimeout:       2 * time.Second,
+		SocketRole:        "edit",
+		HTTP:              DefaultHTTPLimits(),
+		Pulls:             2,
+		PullBackoff:       10 * time.Second,
+		ExecMaxConcurrent: api.DefaultExecMaxConcurrent,
+		ExecMaxDuration:   api.DefaultExecMaxDuration,
 	}
 }
 

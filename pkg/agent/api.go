@@ -51,6 +51,7 @@ func (a *Agent) listenAPI() ([]apiListener, *api.AuditLog, error) {
 		Store: a.Store, Recorder: a.Recorder, Runtime: a.runtime, Policy: a.Policy,
 		Changed: a.desiredChanged, FileErrors: a.fileErrors,
 		Instance: a.Store.InstanceID(), Version: cfg.Version, Log: a.log, Audit: audit,
+		ExecMaxConcurrent: cfg.ExecMaxConcurrent, ExecMaxDuration: cfg.ExecMaxDuration,
 	})
 	closeAudit := func() {
 		if audit != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/reconciler/reconciler/pkg/controller"
@@ -88,6 +89,15 @@ func (s *server) exec(w http.ResponseWriter, r *http.Request, name string) error
 		}
 		return fail(errBadRequest, "", "exec body: %v (send {\"command\": [\"ls\", \"-l\"]})", err)
 	}
+	// Reading the body to its end is also what lets the server watch the
+	// connection, and end the request's context, when the client leaves.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return fail(errBadRequest, "", "exec body: data after the JSON object")
+	}
 	if len(req.Command) == 0 || req.Command[0] == "" {
 		return fail(errBadRequest, "command", "command is required (send {\"command\": [\"ls\", \"-l\"]})")
 	}
@@ -98,7 +108,16 @@ func (s *server) exec(w http.ResponseWriter, r *http.Request, name string) error
 	if !c.Running() {
 		return fail(docker.ErrConflict, "", "the container of spec %q is %s, not running", name, c.State)
 	}
-	res, err := rt.Exec(r.Context(), c.ID, req.Command)
+	select {
+	case s.execs <- struct{}{}:
+		defer func() { <-s.execs }()
+	default:
+		return fail(errTooMany, "", "%d execs are already running, the agent's limit (--exec-max-concurrent); try again when one ends", cap(s.execs))
+	}
+	ctx, cancel := context.WithTimeoutCause(r.Context(), s.ExecMaxDuration,
+		fail(errTooLong, "", "the command ran longer than the agent's limit of %s (--exec-max-duration); its output is lost and it may still run in the container", s.ExecMaxDuration))
+	defer cancel()
+	res, err := rt.Exec(ctx, c.ID, req.Command)
 	if err != nil {
 		return err
 	}

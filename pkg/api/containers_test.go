@@ -1,7 +1,10 @@
 package api_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,7 +20,7 @@ func TestExec(t *testing.T) {
 	f.apply(specYAML("web", "box"))
 	f.rt.add(managed("c1", "web", "running"))
 	var ran []string
-	f.rt.exec = func(id string, cmd []string) (docker.ExecResult, error) {
+	f.rt.exec = func(_ context.Context, id string, cmd []string) (docker.ExecResult, error) {
 		ran = append([]string{id}, cmd...)
 		return docker.ExecResult{ExitCode: 3, Stdout: []byte("out\x00\xff"), Stderr: []byte("err\n")}, nil
 	}
@@ -39,7 +42,7 @@ func TestExecBadInput(t *testing.T) {
 	f.apply(specYAML("done", "box"))
 	f.rt.add(managed("c1", "web", "running"))
 	f.rt.add(managed("c2", "done", "exited"))
-	f.rt.exec = func(string, []string) (docker.ExecResult, error) {
+	f.rt.exec = func(context.Context, string, []string) (docker.ExecResult, error) {
 		t.Error("exec ran on bad input")
 		return docker.ExecResult{}, nil
 	}
@@ -53,6 +56,7 @@ func TestExecBadInput(t *testing.T) {
 		{"unknown field", "/v1/specs/web/exec", `{"cmd": ["ls"]}`, 400, ""},
 		{"not JSON", "/v1/specs/web/exec", `ls -l`, 400, ""},
 		{"wrong type", "/v1/specs/web/exec", `{"command": "ls -l"}`, 400, ""},
+		{"two objects", "/v1/specs/web/exec", `{"command": ["ls"]} {"command": ["rm"]}`, 400, ""},
 		{"oversized", "/v1/specs/web/exec", `{"command": ["` + strings.Repeat("x", api.DefaultMaxBody) + `"]}`, 413, ""},
 		{"not running", "/v1/specs/done/exec", `{"command": ["ls"]}`, 409, ""},
 		{"unknown spec", "/v1/specs/nope/exec", `{"command": ["ls"]}`, 404, ""},
@@ -64,6 +68,101 @@ func TestExecBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// execFixture has a running container "web" whose execs block until their
+// context ends, reporting each start on started and each end on ended.
+func execFixture(t *testing.T, opts ...func(*api.Deps)) (f *fixture, started chan struct{}, ended chan error) {
+	f = newFixture(t, opts...)
+	f.apply(specYAML("web", "box"))
+	f.rt.add(managed("c1", "web", "running"))
+	started, ended = make(chan struct{}, 100), make(chan error, 100)
+	f.rt.exec = func(ctx context.Context, _ string, cmd []string) (docker.ExecResult, error) {
+		if cmd[0] == "true" {
+			return docker.ExecResult{}, nil
+		}
+		started <- struct{}{}
+		select {
+		case <-ctx.Done():
+		case <-t.Context().Done(): // the test failed: let the server close
+		}
+		ended <- context.Cause(ctx)
+		return docker.ExecResult{}, context.Cause(ctx)
+	}
+	return f, started, ended
+}
+
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not happen within 10s", what)
+	}
+	panic("unreachable")
+}
+
+// An exec ends when its client leaves, also one whose body came chunked:
+// the server watches for the client only once the body has been read.
+func TestExecEndsWhenTheClientLeaves(t *testing.T) {
+	f, started, ended := execFixture(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"command": ["sleep", "60"]}`
+	if _, err := fmt.Fprintf(conn, "POST /v1/specs/web/exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+		"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(body), body); err != nil {
+		t.Fatal(err)
+	}
+	// The last chunk comes apart from the JSON, as it may on any network.
+	time.AfterFunc(100*time.Millisecond, func() { _, _ = conn.Write([]byte("0\r\n\r\n")) })
+	within(t, started, "the exec's start")
+	conn.Close()
+	if err := within(t, ended, "the exec's end after its client left"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("exec ended with %v, want context.Canceled", err)
+	}
+}
+
+// Past ExecMaxConcurrent running execs the next is refused with 429; one
+// that ends gives its place back.
+func TestExecConcurrencyCap(t *testing.T) {
+	f, started, _ := execFixture(t, func(d *api.Deps) { d.ExecMaxConcurrent = 2 })
+	ctx, cancel := context.WithCancel(t.Context())
+	for range 2 { // the cap-th runs
+		go func() { _, _ = f.c.Exec(ctx, "web", []string{"sleep", "60"}) }()
+		within(t, started, "an exec under the cap")
+	}
+	_, err := f.c.Exec(t.Context(), "web", []string{"true"})
+	ae := apiError(t, err, http.StatusTooManyRequests)
+	if !strings.Contains(ae.Message, "2 execs are already running") || !strings.Contains(ae.Message, "--exec-max-concurrent") {
+		t.Fatalf("message %q", ae.Message)
+	}
+	cancel()
+	for range 2 {
+		waitEnded(t, f, "/v1/specs/web/exec")
+	}
+	if _, err := f.c.Exec(t.Context(), "web", []string{"true"}); err != nil {
+		t.Fatalf("exec after the others ended: %v", err)
+	}
+}
+
+// An exec past ExecMaxDuration is ended, and its client told why.
+func TestExecMaxDuration(t *testing.T) {
+	const limit = 200 * time.Millisecond
+	f, _, ended := execFixture(t, func(d *api.Deps) { d.ExecMaxDuration = limit })
+	start := time.Now()
+	_, err := f.c.Exec(t.Context(), "web", []string{"sleep", "60"})
+	ae := apiError(t, err, http.StatusGatewayTimeout)
+	if took := time.Since(start); took < limit {
+		t.Fatalf("ended after %s, before the limit", took)
+	}
+	if !strings.Contains(ae.Message, "longer than the agent's limit of 200ms (--exec-max-duration)") {
+		t.Fatalf("message %q", ae.Message)
+	}
+	within(t, ended, "the exec's end")
 }
 
 func TestInspect(t *testing.T) {

@@ -36,6 +36,8 @@ var (
 	errMediaType    = errors.New("unsupported media type")
 	errForbidden    = errors.New("forbidden")
 	errUnauthorized = errors.New("unauthorized")
+	errTooMany      = errors.New("too many requests")
+	errTooLong      = errors.New("ran past its time limit")
 )
 
 // statusOf is the one place where errors become status codes.
@@ -59,6 +61,10 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, errMediaType):
 		return http.StatusUnsupportedMediaType
+	case errors.Is(err, errTooMany):
+		return http.StatusTooManyRequests
+	case errors.Is(err, errTooLong):
+		return http.StatusGatewayTimeout
 	case errors.Is(err, docker.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}

@@ -41,3 +41,10 @@ func AsAdmin(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), Identity{Via: "token", Name: "test", UID: -1, Role: RoleAdmin})))
 	})
 }
+
+// SetApplyTurnHook makes every apply call f once it has its turn, until
+// the returned function restores the default.
+func SetApplyTurnHook(f func()) (restore func()) {
+	testHookApplyTurn = f
+	return func() { testHookApplyTurn = func() {} }
+}

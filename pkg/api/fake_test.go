@@ -22,7 +22,7 @@ type fakeRuntime struct {
 	mu         sync.Mutex
 	containers []docker.Container
 	logs       map[string]*fakeLog // by container id
-	exec       func(id string, cmd []string) (docker.ExecResult, error)
+	exec       func(ctx context.Context, id string, cmd []string) (docker.ExecResult, error)
 	lastSel    map[string]string
 	lastOpts   docker.LogOptions
 }
@@ -143,11 +143,11 @@ func (f *fakeRuntime) Logs(ctx context.Context, id string, opts docker.LogOption
 	}}, nil
 }
 
-func (f *fakeRuntime) Exec(_ context.Context, id string, cmd []string) (docker.ExecResult, error) {
+func (f *fakeRuntime) Exec(ctx context.Context, id string, cmd []string) (docker.ExecResult, error) {
 	if f.exec == nil {
 		return docker.ExecResult{}, errors.New("no exec in this test")
 	}
-	return f.exec(id, cmd)
+	return f.exec(ctx, id, cmd)
 }
 
 var errUnused = errors.New("not used by the API")

@@ -267,7 +267,7 @@ func TestStreamsOutliveServerDeadlines(t *testing.T) {
 		}
 	})
 	f.rt.add(managed("c1", "web", "running"))
-	f.rt.exec = func(string, []string) (docker.ExecResult, error) {
+	f.rt.exec = func(context.Context, string, []string) (docker.ExecResult, error) {
 		time.Sleep(slow)
 		return docker.ExecResult{ExitCode: 3}, nil
 	}

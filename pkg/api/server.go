@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/events"
@@ -19,6 +20,19 @@ import (
 // DefaultMaxBody bounds a request body when Deps.MaxBody is zero: room
 // for a file of specs (the CLI sends one file a request), not a payload.
 const DefaultMaxBody = 256 << 10
+
+// DefaultMaxApplies bounds the applies decoded at once when
+// Deps.MaxApplies is zero: decoding a body takes memory (up to about 12 MiB
+// for the largest body the decoder's limits let through), so the others
+// wait their turn.
+const DefaultMaxApplies = 2
+
+// Exec limits when Deps leaves them zero: an exec holds a daemon
+// connection and a goroutine for as long as its command runs.
+const (
+	DefaultExecMaxConcurrent = 16
+	DefaultExecMaxDuration   = time.Hour
+)
 
 // Deps are what the API serves from.
 type Deps struct {
@@ -41,7 +55,12 @@ type Deps struct {
 	MaxBody    int64 // default DefaultMaxBody
 	// Audit, when set, gets a line for every write and exec (see
 	// routeAccess), allowed or refused.
-	Audit *AuditLog
+	Audit      *AuditLog
+	MaxApplies int // default DefaultMaxApplies
+	// ExecMaxConcurrent execs run at once; one more is answered 429.
+	ExecMaxConcurrent int // default DefaultExecMaxConcurrent
+	// ExecMaxDuration ends an exec's answer (504); its command may go on.
+	ExecMaxDuration time.Duration // default DefaultExecMaxDuration
 }
 
 type server struct {
@@ -49,6 +68,10 @@ type server struct {
 	// writeMu serializes spec writes: an apply reads what is stored to
 	// decide, then writes, and two applies of one name must not interleave.
 	writeMu sync.Mutex
+	// applies holds a token for each apply being decoded and checked.
+	applies chan struct{}
+	// execs holds a token for each exec running.
+	execs chan struct{}
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -63,6 +86,15 @@ func NewHandler(d Deps) http.Handler {
 	if d.MaxBody <= 0 {
 		d.MaxBody = DefaultMaxBody
 	}
+	if d.MaxApplies <= 0 {
+		d.MaxApplies = DefaultMaxApplies
+	}
+	if d.ExecMaxConcurrent <= 0 {
+		d.ExecMaxConcurrent = DefaultExecMaxConcurrent
+	}
+	if d.ExecMaxDuration <= 0 {
+		d.ExecMaxDuration = DefaultExecMaxDuration
+	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
@@ -70,7 +102,7 @@ func NewHandler(d Deps) http.Handler {
 		d.Runtime = func() docker.Runtime { return nil }
 	}
 	d.Log = d.Log.With("component", "api")
-	s := &server{Deps: d}
+	s := &server{Deps: d, applies: make(chan struct{}, d.MaxApplies), execs: make(chan struct{}, d.ExecMaxConcurrent)}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}
 	for _, rt := range s.routes() {

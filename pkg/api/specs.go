@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,11 +24,27 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	specs, err := decodeBody(r)
+	decode, data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	// The body is read before the turn is taken, so that a slow sender
+	// does not hold one; it is at most MaxBody bytes.
+	select {
+	case s.applies <- struct{}{}:
+		defer func() { <-s.applies }()
+	case <-r.Context().Done():
+		return fmt.Errorf("waiting for other applies to finish: %w", context.Cause(r.Context()))
+	}
+	testHookApplyTurn()
+	specs, err := decode(data)
 	if err != nil {
 		return err
 	}
 	auditSpecs(r.Context(), specNames(specs)...)
+	if len(specs) == 0 {
+		return fail(errBadRequest, "", "the body holds no spec")
+	}
 	if err := s.Policy.Get().CheckAll(specs).Err(); err != nil {
 		return err
 	}
@@ -67,6 +84,10 @@ func specNames(specs []*spec.Spec) []string {
 	return names
 }
 
+// testHookApplyTurn runs when an apply has its turn; tests hold applies
+// there.
+var testHookApplyTurn = func() {}
+
 // plan says what storing sp would do. A spec from a file is refused: the
 // file would put it back.
 func (s *server) plan(sp *spec.Spec) (Action, error) {
@@ -98,14 +119,15 @@ func sameSpec(a, b *spec.Spec) bool {
 	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
-// decodeBody reads YAML or JSON, by Content-Type (YAML when none is given).
-func decodeBody(r *http.Request) ([]*spec.Spec, error) {
+// readBody reads the body and picks its decoder, YAML or JSON by
+// Content-Type (YAML when none is given).
+func readBody(r *http.Request) (func([]byte) ([]*spec.Spec, error), []byte, error) {
 	ct := r.Header.Get("Content-Type")
 	mt := ""
 	if ct != "" {
 		var err error
 		if mt, _, err = mime.ParseMediaType(ct); err != nil {
-			return nil, fail(errMediaType, "", "Content-Type %q: %v", ct, err)
+			return nil, nil, fail(errMediaType, "", "Content-Type %q: %v", ct, err)
 		}
 	}
 	var decode func([]byte) ([]*spec.Spec, error)
@@ -115,20 +137,13 @@ func decodeBody(r *http.Request) ([]*spec.Spec, error) {
 	case "", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml":
 		decode = func(b []byte) ([]*spec.Spec, error) { return spec.Decode("", b) }
 	default:
-		return nil, fail(errMediaType, "", "Content-Type %q is not supported: send application/yaml or application/json", ct)
+		return nil, nil, fail(errMediaType, "", "Content-Type %q is not supported: send application/yaml or application/json", ct)
 	}
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+		return nil, nil, fmt.Errorf("read body: %w", err)
 	}
-	specs, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	if len(specs) == 0 {
-		return nil, fail(errBadRequest, "", "the body holds no spec")
-	}
-	return specs, nil
+	return decode, data, nil
 }
 
 // changed tells the controller and records why.

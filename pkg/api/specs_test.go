@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -374,5 +376,58 @@ func TestConcurrentApplySameName(t *testing.T) {
 	}
 	if want := "box:" + rec.Spec.Spec.Env[0].Value; rec.Spec.Spec.Image != want || rec.Hash != rec.Spec.Hash() {
 		t.Fatalf("stored spec mixes applies: image %s, env %s, hash %s", rec.Spec.Spec.Image, rec.Spec.Spec.Env[0].Value, rec.Hash)
+	}
+}
+
+// At most MaxApplies applies are decoded at once; the others wait for a
+// turn, as long as their request lasts.
+func TestAppliesTakeTurns(t *testing.T) {
+	f := newFixture(t, func(d *api.Deps) { d.MaxApplies = 2 })
+	entered, release := make(chan struct{}, 10), make(chan struct{})
+	t.Cleanup(api.SetApplyTurnHook(func() {
+		entered <- struct{}{}
+		<-release
+	}))
+	apply := func(ctx context.Context, name string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := f.c.Apply(ctx, []byte(specYAML(name, "box")), "application/yaml", false)
+			done <- err
+		}()
+		return done
+	}
+	// Two applies run at once: both reach their turn.
+	first, second := apply(t.Context(), "a"), apply(t.Context(), "b")
+	for range 2 {
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("two applies did not both get a turn")
+		}
+	}
+	// A third waits while they hold theirs, until its request ends.
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if err := <-apply(ctx, "c"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("third apply: %v, want it to wait until its deadline", err)
+	}
+	select {
+	case <-entered:
+		t.Fatal("a third apply got a turn while two were held")
+	default:
+	}
+	waitEnded(t, f, "/v1/specs")
+	close(release)
+	for _, done := range []<-chan error{first, second} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The turns came back: the next apply gets one.
+	if err := <-apply(t.Context(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.GetSpec("c"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -486,6 +486,79 @@ func TestIntegrationExec(t *testing.T) {
 	}
 }
 
+// An exec whose caller left ends at once and closes its hijacked
+// connection, even while the command runs on silently.
+func TestIntegrationExecEndsWithItsCaller(t *testing.T) {
+	t.Parallel()
+	c := daemon(t, Options{})
+	tc := start(t, c, boxSpec("sleep"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(ctx, tc.id, []string{"/box", "sleep"})
+		done <- err
+	}()
+	// It runs: the daemon lists it on the container, and it goes on.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ins, err := c.api.ContainerInspect(context.Background(), tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ins.ExecIDs) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the exec never showed on its container")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("an exec of a sleep ended by itself: %v", err)
+	default:
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Exec after its caller left: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Exec still reads its hijacked connection 5s after its caller left")
+	}
+}
+
+// A wait whose caller left ends at once, reporting a container that still
+// runs as the wait's error.
+func TestIntegrationWaitEndsWithItsCaller(t *testing.T) {
+	t.Parallel()
+	c := daemon(t, Options{})
+	tc := start(t, c, boxSpec("sleep"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Wait(ctx, tc.id)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a wait on a sleeping container ended by itself: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait after its caller left: %v, want context.Canceled", err)
+		}
+	case <-time.After(fallbackTimeout + 5*time.Second):
+		t.Fatal("Wait still waits after its caller left")
+	}
+}
+
 func TestIntegrationImages(t *testing.T) {
 	t.Parallel()
 	c := daemon(t, Options{})

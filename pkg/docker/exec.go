@@ -50,7 +50,7 @@ func (c *Client) logs(ctx context.Context, id string, lo container.LogsOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("logs of container %s: %w", id, err)
 	}
-	return &releaser{ReadCloser: rc, release: release}, nil
+	return closeOnDone(ctx, &releaser{ReadCloser: rc, release: release}), nil
 }
 
 // releaser ends a stream's context when the stream is closed.
@@ -63,6 +63,23 @@ func (r *releaser) Close() error {
 	err := r.ReadCloser.Close()
 	r.release()
 	return err
+}
+
+// closeOnDone closes rc when ctx ends, so that a stream read for a client
+// who left is released at once, whatever the transport under it does.
+func closeOnDone(ctx context.Context, rc io.ReadCloser) io.ReadCloser {
+	stop := context.AfterFunc(ctx, func() { _ = rc.Close() })
+	return &doneCloser{ReadCloser: rc, stop: stop}
+}
+
+type doneCloser struct {
+	io.ReadCloser
+	stop func() bool
+}
+
+func (d *doneCloser) Close() error {
+	d.stop()
+	return d.ReadCloser.Close()
 }
 
 // unixText writes t as the daemon's "seconds.nanoseconds" timestamp.
@@ -96,9 +113,19 @@ func (c *Client) Exec(ctx context.Context, id string, cmd []string) (ExecResult,
 		return ExecResult{}, fmt.Errorf("exec in container %s: attach: %w", id, err)
 	}
 	defer release()
+	// The Docker client ties a hijacked connection to ctx only while it
+	// dials: closing it when ctx ends is what ends the read below (and
+	// frees the daemon's side) once the caller has gone. The command itself
+	// goes on in the container; Docker has no call to end an exec.
+	stop := context.AfterFunc(ctx, att.Close)
+	defer stop()
 	defer att.Close()
 	stdout, stderr := &boundedBuffer{max: maxExecOutput}, &boundedBuffer{max: maxExecOutput}
 	_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
+	if ctx.Err() != nil {
+		c.report(OpExecAttach, start, nil) // the caller ended it, not the daemon
+		return ExecResult{}, fmt.Errorf("exec in container %s: %w", id, context.Cause(ctx))
+	}
 	c.report(OpExecAttach, start, err)
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("exec in container %s: read output: %w", id, classify(err))
@@ -130,7 +157,7 @@ func (c *Client) execExitCode(ctx context.Context, execID string) (int, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, fmt.Errorf("exec %s still running: %w", execID, ctx.Err())
+			return 0, fmt.Errorf("exec %s still running: %w", execID, context.Cause(ctx))
 		case <-t.C:
 		}
 		delay = min(2*delay, 200*time.Millisecond)

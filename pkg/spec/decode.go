@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -41,19 +40,26 @@ func Decode(file string, data []byte) ([]*Spec, error) {
 	return decodeDocs(file, docs)
 }
 
-// parseYAML splits data into its non-empty documents.
+// parseYAML splits data into its non-empty documents and checks their
+// shape (see MaxNodes) before anything is decoded from them.
 func parseYAML(data []byte) ([]*yaml.Node, *FieldError) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	r := &docReader{data: data}
+	dec := yaml.NewDecoder(r)
 	var docs []*yaml.Node
+	var sh shape
 	for {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
 			return docs, nil
 		}
+		if ferr := r.tooLarge(); ferr != nil {
+			return nil, ferr
+		}
 		if err != nil {
 			return nil, syntaxError(err)
 		}
+		r.nextDocument()
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue
 		}
@@ -61,28 +67,14 @@ func parseYAML(data []byte) ([]*yaml.Node, *FieldError) {
 			return nil, &FieldError{Line: doc.Line, Msg: fmt.Sprintf("more than %d documents", MaxDocuments)}
 		}
 		root := doc.Content[0]
-		if line, ok := tooDeep(root, 0); ok {
-			return nil, &FieldError{Line: line, Msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
+		if ferr := sh.walk(root, 0); ferr != nil {
+			return nil, ferr
 		}
 		docs = append(docs, root)
 	}
 }
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
-
-// tooDeep finds a node nested deeper than maxDepth, without following
-// aliases (the decoder bounds those), and returns its line.
-func tooDeep(n *yaml.Node, depth int) (int, bool) {
-	if depth > maxDepth {
-		return n.Line, true
-	}
-	for _, c := range n.Content {
-		if line, ok := tooDeep(c, depth+1); ok {
-			return line, true
-		}
-	}
-	return 0, false
-}
 
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
@@ -121,7 +113,7 @@ func decodeDocs(file string, docs []*yaml.Node) ([]*Spec, error) {
 
 func decodeSpec(file string, doc *yaml.Node, budget *int) (*Spec, ErrorList) {
 	d := newNodeDecoder(budget)
-	d.lines[""] = doc.Line
+	d.lines.paths[""] = doc.Line
 	s := &Spec{}
 	d.decode(doc, reflect.ValueOf(s).Elem(), "", 0)
 	if d.stopped || doc.Kind != yaml.MappingNode {

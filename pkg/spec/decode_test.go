@@ -349,15 +349,3 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 }
-
-func TestDecodeLargeFileWithoutAliases(t *testing.T) {
-	data := "apiVersion: reconciler/v1\nkind: Container\nmetadata: {name: a}\nspec:\n  image: x\n  args: [" +
-		strings.Repeat("a,", 200000) + "a]\n"
-	specs, err := Decode("large.yaml", []byte(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := len(specs[0].Spec.Args); got != 200001 {
-		t.Errorf("got %d args, want 200001", got)
-	}
-}

@@ -5,4 +5,6 @@
 //
 // A spec goes through Decode (or DecodeJSON), which decodes strictly, fills
 // defaults and validates; the agent then checks it against its Policy.
+// limits.go bounds what one file or body may hold (documents, values, list
+// lengths, bytes), so that decoding takes a bounded amount of memory.
 package spec

@@ -62,3 +62,32 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeJSON checks that DecodeJSON never panics, that every error is
+// a non-empty ErrorList, and that whatever it accepts validates.
+func FuzzDecodeJSON(f *testing.F) {
+	f.Add([]byte(`{"apiVersion":"reconciler/v1","kind":"Container","metadata":{"name":"a"},"spec":{"image":"x","args":["a","b"]}}`))
+	f.Add([]byte(`[{"apiVersion":"reconciler/v1","kind":"Container","metadata":{"name":"a"},"spec":{"image":"x"}},{}]`))
+	f.Add([]byte("[\n1,\n[2, [3]],\n{\"a\": null, \"b\": true, \"c\": 1.5e3}\n]"))
+	f.Add([]byte(`{"spec": {"args": ["a", "a", "a"`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		specs, err := DecodeJSON(data)
+		if err != nil {
+			var list ErrorList
+			if !errors.As(err, &list) || len(list) == 0 {
+				t.Fatalf("error %v (%T) is not a non-empty ErrorList", err, err)
+			}
+			for _, e := range list {
+				if e.Msg == "" {
+					t.Fatalf("error without a message: %#v", e)
+				}
+			}
+			return
+		}
+		for _, s := range specs {
+			if errs := s.Validate(); len(errs) > 0 {
+				t.Fatalf("accepted a spec that does not validate: %v", errs)
+			}
+		}
+	})
+}

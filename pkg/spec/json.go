@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -28,16 +27,12 @@ func DecodeJSON(data []byte) ([]*Spec, error) {
 
 // parseJSON turns JSON into yaml nodes, so that both formats share one
 // strict decoder; encoding/json would lose field paths of unknown fields
-// and duplicate keys.
+// and duplicate keys. The shape limits (MaxItems, MaxNodes) are checked as
+// the nodes are built, so an oversized body never becomes a tree.
 func parseJSON(data []byte) ([]*yaml.Node, *FieldError) {
-	p := &jsonParser{dec: json.NewDecoder(bytes.NewReader(data)), data: data}
+	p := &jsonParser{dec: json.NewDecoder(bytes.NewReader(data)), data: data, lineNo: 1}
 	p.dec.UseNumber()
-	for i, b := range data {
-		if b == '\n' {
-			p.lineEnds = append(p.lineEnds, i)
-		}
-	}
-	root, err := p.value(0)
+	root, err := p.document(0)
 	if err != nil {
 		return nil, err
 	}
@@ -57,25 +52,43 @@ func parseJSON(data []byte) ([]*yaml.Node, *FieldError) {
 }
 
 type jsonParser struct {
-	dec      *json.Decoder
-	data     []byte
-	lineEnds []int // offsets of '\n'
+	dec   *json.Decoder
+	data  []byte
+	shape shape
+	// The line of offset lineOff is lineNo: tokens come in order, so lines
+	// are counted once, as the parser moves on.
+	lineOff, lineNo int
 }
 
-// line is the line of the next token.
-func (p *jsonParser) line() int {
+// next is the offset of the next token.
+func (p *jsonParser) next() int {
 	off := int(p.dec.InputOffset())
 	for off < len(p.data) && bytes.IndexByte([]byte(" \t\r\n,:"), p.data[off]) >= 0 {
 		off++
 	}
-	return sort.SearchInts(p.lineEnds, off) + 1
+	return off
+}
+
+// line is the line of the next token.
+func (p *jsonParser) line() int { return p.lineAt(p.next()) }
+
+func (p *jsonParser) lineAt(off int) int {
+	off = max(0, min(off, len(p.data)))
+	if off < p.lineOff {
+		p.lineOff, p.lineNo = 0, 1
+	}
+	p.lineNo += bytes.Count(p.data[p.lineOff:off], []byte{'\n'})
+	p.lineOff = off
+	return p.lineNo
 }
 
 func (p *jsonParser) fail(err error) *FieldError {
-	line := p.line()
 	var se *json.SyntaxError
+	line := 0
 	if errors.As(err, &se) {
-		line = sort.SearchInts(p.lineEnds, int(se.Offset)-1) + 1
+		line = p.lineAt(int(se.Offset) - 1)
+	} else {
+		line = p.line()
 	}
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
@@ -86,7 +99,10 @@ func (p *jsonParser) fail(err error) *FieldError {
 func (p *jsonParser) value(depth int) (*yaml.Node, *FieldError) {
 	line := p.line()
 	if depth > maxDepth {
-		return nil, &FieldError{Line: line, Msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
+		return nil, &FieldError{Line: line, Path: p.shape.path(), Msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
+	}
+	if ferr := p.shape.node(line); ferr != nil {
+		return nil, ferr
 	}
 	tok, err := p.dec.Token()
 	if err != nil {
@@ -98,16 +114,30 @@ func (p *jsonParser) value(depth int) (*yaml.Node, *FieldError) {
 		if t == '[' {
 			n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
 		}
-		for p.dec.More() {
+		for i := 0; p.dec.More(); i++ {
+			if i == MaxItems {
+				return nil, p.tooMany(n, i)
+			}
 			if n.Kind == yaml.MappingNode {
 				kline := p.line()
 				k, err := p.dec.Token()
 				if err != nil {
 					return nil, p.fail(err)
 				}
+				if ferr := p.shape.node(kline); ferr != nil {
+					return nil, ferr
+				}
 				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.(string), Line: kline})
+				p.shape.pushKey(k.(string))
+			} else {
+				p.shape.pushIndex(i)
 			}
-			v, ferr := p.value(depth + 1)
+			next := p.value
+			if depth == 0 && n.Kind == yaml.SequenceNode {
+				next = p.document
+			}
+			v, ferr := next(depth + 1)
+			p.shape.pop()
 			if ferr != nil {
 				return nil, ferr
 			}
@@ -130,4 +160,38 @@ func (p *jsonParser) value(depth int) (*yaml.Node, *FieldError) {
 	default: // nil
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null", Line: line}, nil
 	}
+}
+
+// document reads a value that may be a spec (the body, or an item of the
+// top-level array) and holds it to MaxDocumentSize, as a YAML document is.
+func (p *jsonParser) document(depth int) (*yaml.Node, *FieldError) {
+	start := p.next()
+	line := p.lineAt(start)
+	n, ferr := p.value(depth)
+	if ferr != nil {
+		return nil, ferr
+	}
+	if size := int(p.dec.InputOffset()) - start; size > MaxDocumentSize && n.Kind == yaml.MappingNode {
+		return nil, &FieldError{Line: line, Path: p.shape.path(),
+			Msg: fmt.Sprintf("a document is %d bytes, more than the %d-byte limit for one spec", size, MaxDocumentSize)}
+	}
+	return n, nil
+}
+
+// tooMany counts the rest of a list or mapping that passed MaxItems,
+// without keeping any of it, to say how long it is.
+func (p *jsonParser) tooMany(n *yaml.Node, seen int) *FieldError {
+	count := seen
+	for ; p.dec.More(); count++ {
+		if n.Kind == yaml.MappingNode {
+			if _, err := p.dec.Token(); err != nil {
+				return p.fail(err)
+			}
+		}
+		var skip json.RawMessage
+		if err := p.dec.Decode(&skip); err != nil {
+			return p.fail(err)
+		}
+	}
+	return p.shape.items(n, count)
 }

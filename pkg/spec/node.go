@@ -37,7 +37,7 @@ type nodeDecoder struct {
 }
 
 func newNodeDecoder(budget *int) *nodeDecoder {
-	return &nodeDecoder{lines: lineMap{}, budget: budget, expanding: map[*yaml.Node]bool{}}
+	return &nodeDecoder{lines: newLineMap(), budget: budget, expanding: map[*yaml.Node]bool{}}
 }
 
 func (d *nodeDecoder) add(line int, path, msg string) {
@@ -90,8 +90,8 @@ func nodeBudget(docs ...*yaml.Node) int {
 }
 
 func (d *nodeDecoder) record(path string, line int) {
-	if _, ok := d.lines[path]; !ok {
-		d.lines[path] = line
+	if _, ok := d.lines.paths[path]; !ok {
+		d.lines.paths[path] = line
 	}
 }
 
@@ -195,12 +195,41 @@ func (d *nodeDecoder) sequence(n *yaml.Node, v reflect.Value, path string, depth
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	leaf := isLeaf(v.Type().Elem())
+	var lines []int32
+	if leaf {
+		lines = make([]int32, len(n.Content))
+		d.lines.items[path] = lines
+	}
 	for i, c := range n.Content {
 		ip := fmt.Sprintf("%s[%d]", path, i)
-		d.record(ip, c.Line)
-		d.decode(c, s.Index(i), ip, depth+1)
+		if !leaf || c.Kind != yaml.ScalarNode {
+			d.record(ip, c.Line)
+			d.decode(c, s.Index(i), ip, depth+1)
+			continue
+		}
+		// What decode does for a scalar, with the line kept in lines.
+		lines[i] = int32(c.Line)
+		if !d.spend(c, ip) {
+			return
+		}
+		if c.ShortTag() != "!!null" {
+			d.scalar(c, s.Index(i), ip)
+		}
 	}
 	v.Set(s)
+}
+
+// isLeaf reports a type decoded from a scalar alone.
+func isLeaf(t reflect.Type) bool {
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Struct, reflect.Map, reflect.Slice, reflect.Interface, reflect.Array:
+		return false
+	}
+	return true
 }
 
 // scalar decodes a leaf with yaml itself, after the checks yaml would skip:

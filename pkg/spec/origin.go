@@ -2,6 +2,7 @@ package spec
 
 import (
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"weak"
@@ -36,9 +37,9 @@ func (s *Spec) Origin() Origin {
 	if src == nil {
 		return Origin{}
 	}
-	line := src.lines["metadata.name"]
+	line := src.lines.paths["metadata.name"]
 	if line == 0 {
-		line = src.lines[""]
+		line = src.lines.paths[""]
 	}
 	return Origin{File: src.file, Line: line}
 }
@@ -83,21 +84,50 @@ func (s *Spec) locate(errs ErrorList) ErrorList {
 	return errs
 }
 
-// lineMap maps a field path ("spec.env[0].name") to the line it was written on.
-type lineMap map[string]int
+// lineMap maps a field path ("spec.env[0].name") to the line it was
+// written on. It lives as long as its spec, so the items of a list of
+// scalars (args, capAdd) cost a line number each, kept under the list's
+// path, rather than a path of their own.
+type lineMap struct {
+	paths map[string]int
+	items map[string][]int32
+}
+
+func newLineMap() lineMap {
+	return lineMap{paths: map[string]int{}, items: map[string][]int32{}}
+}
 
 // find returns the line of path, or of its nearest ancestor that was
 // written: a missing spec.image is reported on the line of spec.
 func (m lineMap) find(path string) int {
 	for {
-		if line, ok := m[path]; ok {
+		if line, ok := m.paths[path]; ok {
 			return line
+		}
+		if list, i, ok := listItem(path); ok && i < len(m.items[list]) {
+			return int(m.items[list][i])
 		}
 		if path == "" {
 			return 0
 		}
 		path = parentPath(path)
 	}
+}
+
+// listItem splits "spec.args[3]" into "spec.args" and 3.
+func listItem(path string) (string, int, bool) {
+	if !strings.HasSuffix(path, "]") {
+		return "", 0, false
+	}
+	open := strings.LastIndexByte(path, '[')
+	if open < 0 {
+		return "", 0, false
+	}
+	i, err := strconv.Atoi(path[open+1 : len(path)-1])
+	if err != nil || i < 0 {
+		return "", 0, false
+	}
+	return path[:open], i, true
 }
 
 func parentPath(path string) string {
