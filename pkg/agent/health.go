@@ -37,6 +37,23 @@ func (a *Agent) Healthy() error {
 	if since := a.now().Sub(a.Controller.LastProgress()); since > a.stallAfter() {
 		return fmt.Errorf("reconcile loop made no progress for %s", since.Round(time.Second))
 	}
+	return a.sourceHealthy()
+}
+
+// sourceHealthy reports a spec-directory loop that is stuck (in a read or
+// a store write that never returns): the rescan ticks every Rescan period,
+// so it gets the same slack as the reconcile loop.
+func (a *Agent) sourceHealthy() error {
+	if a.Source == nil {
+		return nil
+	}
+	rescan := a.Config.Rescan
+	if rescan <= 0 {
+		rescan = Defaults().Rescan
+	}
+	if since := a.now().Sub(a.Source.LastProgress()); since > 2*rescan+30*time.Second {
+		return fmt.Errorf("spec directory source (%s) made no progress for %s", a.Config.SpecsDir, since.Round(time.Second))
+	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -61,6 +62,8 @@ type Source struct {
 	mu     sync.Mutex
 	errs   map[string]FileError
 	parsed map[string]parsedFile // by path: skip files that did not change
+
+	lastProgress atomic.Int64 // unix nanos of the last finished loop iteration
 }
 
 type parsedFile struct {
@@ -81,8 +84,17 @@ func New(st Store, opts Options) *Source {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{opts: opts, st: st, log: opts.Log.With("component", "source", "dir", opts.Dir),
+	s := &Source{opts: opts, st: st, log: opts.Log.With("component", "source", "dir", opts.Dir),
 		errs: map[string]FileError{}, parsed: map[string]parsedFile{}}
+	s.lastProgress.Store(time.Now().UnixNano())
+	return s
+}
+
+// LastProgress is when the loop last finished an iteration (for /healthz
+// and the systemd watchdog). The rescan ticks every Rescan period, so a
+// loop that is not stuck moves it at least that often.
+func (s *Source) LastProgress() time.Time {
+	return time.Unix(0, s.lastProgress.Load())
 }
 
 // Errors lists the files currently refused, sorted by path.
@@ -116,6 +128,7 @@ func (s *Source) Run(ctx context.Context) error {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	for {
+		s.lastProgress.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 			return nil
