@@ -94,6 +94,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	a := &Agent{Config: cfg, Store: st, Policy: policy, log: log, ready: make(chan struct{}), now: time.Now,
 		Metrics: metrics.New(cfg.Version, cfg.Revision)}
 	a.Metrics.SetProbes(a.Ready, a.Healthy)
+	a.Metrics.SetStateWriteErrors(st.WriteFailures)
 	a.Recorder = events.NewRecorder(st, log)
 
 	g, ctx := errgroup.WithContext(ctx)
@@ -110,6 +111,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// READY=1 goes out once the state is open and every listener is bound,
 	// not when Docker answers: the daemon may start long after the agent.
 	g.Go(func() error { return a.notifySystemd(ctx) })
+	g.Go(func() error { return a.watchStateFile(ctx) })
 	a.serveAPI(ctx, g, apiListeners)
 
 	// The daemon may come up after the agent (the unit wants docker.service

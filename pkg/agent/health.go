@@ -57,9 +57,12 @@ func (a *Agent) sourceHealthy() error {
 	return nil
 }
 
-// Ready reports whether the agent serves its purpose: state open, Docker
-// reachable, first full sync done.
+// Ready reports whether the agent serves its purpose: state file taking
+// writes, Docker reachable, first full sync done.
 func (a *Agent) Ready() error {
+	if err := a.Store.WriteErr(); err != nil {
+		return err // "state file PATH: no space left on device"
+	}
 	if !a.connected() {
 		return fmt.Errorf("docker daemon not connected yet")
 	}

@@ -2,14 +2,18 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/source"
 	"github.com/reconciler/reconciler/pkg/spec"
 	"github.com/reconciler/reconciler/pkg/store"
@@ -173,4 +177,59 @@ func TestHealthzNamesAStuckSource(t *testing.T) {
 	}
 	bs.block(false)
 	eventually(t, "healthy again once the source moves", func() bool { code, _ := healthz(); return code == http.StatusOK })
+}
+
+// TestReadyzFollowsTheStateFile: a commit the file refuses makes /readyz
+// 503 with the reason and counts in reconciler_state_write_errors_total;
+// once the file takes writes again the agent's probe makes it ready
+// without anything else being written.
+func TestReadyzFollowsTheStateFile(t *testing.T) {
+	ta := newTestAgent(t, slog.New(slog.DiscardHandler))
+	ta.Metrics.SetStateWriteErrors(ta.Store.WriteFailures)
+	srv := httptest.NewServer(ta.healthHandler())
+	defer srv.Close()
+	ta.connect()
+	ta.run(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ta.watchStateFile(ctx) }()
+	defer func() { cancel(); <-done }()
+	readyz := func() (int, string) { return get(t, srv.URL+"/readyz") }
+	eventually(t, "ready (positive control)", func() bool { code, _ := readyz(); return code == http.StatusOK })
+
+	// RLIMIT_FSIZE at the file's size refuses the writes that grow it, as
+	// a full disk does (Go ignores SIGXFSZ; the write fails with EFBIG).
+	fi, err := os.Stat(ta.Store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	lim := old
+	lim.Cur = uint64(fi.Size())
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old) }()
+	big := make([]model.Event, 300)
+	for i := range big {
+		big[i] = model.Event{Type: model.EventNormal, Reason: "Filler", Message: fmt.Sprintf("%d %s", i, strings.Repeat("x", 2000))}
+	}
+	if _, _, err := ta.Store.Commit(store.Change{Events: big}); err == nil {
+		t.Fatal("a commit past RLIMIT_FSIZE succeeded")
+	}
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "state file "+ta.Store.Path()) ||
+		!strings.Contains(body, "file too large") {
+		t.Errorf("state file refusing writes: readyz %d %q, want 503 with the reason", code, body)
+	}
+	if v := scrape(t, srv.URL, "reconciler_state_write_errors_total"); v != "1" {
+		t.Errorf("reconciler_state_write_errors_total = %s, want 1", v)
+	}
+
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ready again once the file takes writes", func() bool { code, _ := readyz(); return code == http.StatusOK })
 }

@@ -63,6 +63,7 @@ type Store struct {
 	path       string
 	opts       Options
 	instanceID string
+	health     writeHealth
 }
 
 // Close releases the file and its lock.
