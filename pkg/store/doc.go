@@ -6,7 +6,7 @@
 //	meta/
 //	    schema               int: version of the layout below (see migrate.go)
 //	    instance             string: agent instance id, made once, kept forever
-//	    probe                time: the last write probe after a refused commit
+//	    probe                raw: a write probe after a refused commit, deleted at once
 //	specs/
 //	    <spec name>          Record
 //	status/

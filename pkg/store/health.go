@@ -74,13 +74,25 @@ func (s *Store) WriteErr() error {
 // WriteFailures counts the commits the file refused since Open.
 func (s *Store) WriteFailures() uint64 { return s.health.failures.Load() }
 
-// ProbeWrite commits a small write (the time, under meta/probe) to learn
-// whether the file takes writes again; the agent calls it with back-off
-// while WriteErr is set, so it turns ready again once space returns even
-// when nothing else has to be written.
+// probeBytes is the room a probe asks for: about what a commit of one
+// exit (with its log tail) and its events takes. A probe of a few bytes
+// would fit in pages bbolt frees and reuses inside the file, and call a
+// full disk writable.
+const probeBytes = 64 << 10
+
+// ProbeWrite learns whether the file takes writes again: it commits
+// probeBytes under meta/probe, which needs that much new room on the disk,
+// then deletes it. The freed pages stay in the file for the commits that
+// follow. The agent calls it with back-off while WriteErr is set, so it
+// turns ready again once space returns even when nothing else has to be
+// written.
 func (s *Store) ProbeWrite() error {
-	now := s.opts.Now().UTC()
+	if err := s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyProbe, make([]byte, probeBytes))
+	}); err != nil {
+		return err
+	}
 	return s.update(func(tx *bolt.Tx) error {
-		return put(tx.Bucket(bucketMeta), keyProbe, now)
+		return tx.Bucket(bucketMeta).Delete(keyProbe)
 	})
 }

@@ -85,6 +85,11 @@ func TestRefusedCommitIsReportedAndLosesNothing(t *testing.T) {
 		t.Fatalf("exits after the refused commit: %+v", exits)
 	}
 
+	// The probe asks for the room of a real commit, not a byte.
+	if err := s.ProbeWrite(); err == nil || s.WriteErr() == nil {
+		t.Fatalf("a probe with no room left: %v, WriteErr %v", err, s.WriteErr())
+	}
+
 	// Space returns: a probe clears the error, and the same commit goes in.
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: ^uint64(0), Max: ^uint64(0)}); err != nil {
 		var cur syscall.Rlimit
