@@ -120,17 +120,13 @@ func applyFile(ctx context.Context, cl *api.Client, w io.Writer, path string, dr
 }
 
 // readSpecInput reads a file or stdin ("-"), refusing what is over the
-// limit the agent would refuse anyway.
+// limit the agent would refuse anyway, and what is no regular file (a FIFO
+// would block the command).
 func readSpecInput(path string) ([]byte, error) {
 	if path == "-" {
 		return spec.ReadLimited("<stdin>", os.Stdin)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return spec.ReadLimited(path, f)
+	return spec.ReadFile(path)
 }
 
 // locate names the file the agent's error is about: the agent only saw a

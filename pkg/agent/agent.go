@@ -126,6 +126,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	a := &Agent{Config: cfg, Store: st, Policy: spec.NewCurrentPolicy(policy), log: log, ready: make(chan struct{}), now: time.Now,
 		Metrics: metrics.New(cfg.Version, cfg.Revision)}
 	a.Metrics.SetProbes(a.Ready, a.Healthy)
+	a.Metrics.SetStateWriteErrors(st.WriteFailures)
 	a.Recorder = events.NewRecorder(st, log)
 
 	cli, err := docker.Dial(docker.Options{Host: cfg.DockerHost, Log: log, Observe: a.Metrics.ObserveDocker,
@@ -169,6 +170,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// not when Docker answers: the daemon may start long after the agent.
 	g.Go(func() error { return a.notifySystemd(ctx) })
 	g.Go(func() error { return a.watchPolicy(ctx) })
+	g.Go(func() error { return a.watchStateFile(ctx) })
 	a.serveAPI(ctx, g, apiListeners)
 
 	// Specs are taken from the directory and the API while the daemon is

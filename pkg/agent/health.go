@@ -38,13 +38,33 @@ func (a *Agent) Healthy() error {
 	if since := a.now().Sub(a.Controller.LastProgress()); since > a.stallAfter() {
 		return fmt.Errorf("reconcile loop made no progress for %s", since.Round(time.Second))
 	}
+	return a.sourceHealthy()
+}
+
+// sourceHealthy reports a spec-directory loop that is stuck (in a read or
+// a store write that never returns): the rescan ticks every Rescan period,
+// so it gets the same slack as the reconcile loop.
+func (a *Agent) sourceHealthy() error {
+	if a.Source == nil {
+		return nil
+	}
+	rescan := a.Config.Rescan
+	if rescan <= 0 {
+		rescan = Defaults().Rescan
+	}
+	if since := a.now().Sub(a.Source.LastProgress()); since > 2*rescan+30*time.Second {
+		return fmt.Errorf("spec directory source (%s) made no progress for %s", a.Config.SpecsDir, since.Round(time.Second))
+	}
 	return nil
 }
 
-// Ready reports whether the agent serves its purpose: state open, Docker
-// reachable and answering in time, first full sync done. A daemon call
-// that hangs is named, so that an operator knows what to look at.
+// Ready reports whether the agent serves its purpose: state file taking
+// writes, Docker reachable and answering in time, first full sync done. A
+// daemon call that hangs is named, so that an operator knows what to look at.
 func (a *Agent) Ready() error {
+	if err := a.Store.WriteErr(); err != nil {
+		return err // "state file PATH: no space left on device"
+	}
 	if !a.connected() {
 		if err := a.dockerErr.Load(); err != nil {
 			return fmt.Errorf("docker daemon not connected yet: %w", *err)

@@ -31,6 +31,8 @@ type Store interface {
 	Commit(c store.Change) ([]model.Event, bool, error)
 	DeleteSpec(name string) error
 	DeleteState(name string) error
+	// WriteErr is set while the file refuses commits (a full disk).
+	WriteErr() error
 }
 
 // Publisher fans committed events out to followers.

@@ -183,9 +183,47 @@ func (c *Controller) annotate(o *Observed) {
 	}
 }
 
+// Ordering against the state file. A full disk (or any commit the file
+// refuses) must cost no record the agent had, and the agent must change no
+// container whose change it could not record:
+//
+//  1. An exit is committed, with the back-off it starts, before anything
+//     is done about it: decide restarts or removes a container only once
+//     the stored history says its last run is recorded, and a refused
+//     commit leaves that history as it was.
+//  2. What the next exit of a container depends on is committed before
+//     the Docker call: the stop intent before a stop (so the exit is
+//     classified as the agent's), ExitRecorded=false before a restart in
+//     place (so the next exit counts as a new run), the history a removal
+//     leaves before the removal, the StrayRemoved event before a stray is
+//     removed. A refused commit means no Docker call.
+//  3. While the last commit was refused (store.WriteErr), no container is
+//     created, started or removed even when there is nothing new to write
+//     first: what follows the call (its Created or Started record, its
+//     exit) could not be written. A stop or stray removal is gated by its
+//     own commit, which also clears WriteErr when it succeeds.
+//  4. What is written after a Docker call (Created, Started, the status)
+//     may still be refused; the call was safe by 1-3, and the next
+//     reconcile, which observes Docker afresh, writes it.
+//
+// A refused commit is returned as the reconcile's error, so the name is
+// retried; the agent probes the file meanwhile (pkg/agent).
+func gatedByWriteErr(k ActionKind) bool {
+	switch k {
+	case ActCreate, ActStart, ActRemove, ActExpire:
+		return true
+	}
+	return false
+}
+
 // apply carries out one action. It returns what is now observed, and done
 // when the reconcile is over for now.
 func (c *Controller) apply(ctx context.Context, name string, d Desired, o Observed, h model.History, a Action) (Observed, bool, error) {
+	if gatedByWriteErr(a.Kind) {
+		if err := c.st.WriteErr(); err != nil {
+			return o, true, fmt.Errorf("%s deferred until the state file takes writes: %w", a.Kind, err)
+		}
+	}
 	switch a.Kind {
 	case ActNone:
 		return o, true, c.settle(name, d, o, a)
@@ -216,21 +254,27 @@ func (c *Controller) apply(ctx context.Context, name string, d Desired, o Observ
 		return o, true, nil
 
 	case ActRemove:
+		if err := c.commitHistory(name, a.History); err != nil {
+			return o, true, err
+		}
 		if err := c.remove(ctx, name, a.ContainerID); err != nil {
 			return o, true, err
 		}
 		c.dropSecretFiles(name, o.Container)
 		o.Container = nil
-		return o, false, c.putHistory(name, h, a.History)
+		return o, false, nil
 
 	case ActRemoveStray:
+		if err := c.commit(name, nil, nil, nil, c.event(name, model.EventWarning, "StrayRemoved",
+			"Removing stray container %s", short(a.ContainerID))); err != nil {
+			return o, true, err
+		}
 		if err := c.rt.Stop(ctx, a.ContainerID, a.Grace); err != nil && !errors.Is(err, docker.ErrNotFound) {
 			return o, true, fmt.Errorf("stop stray: %w", err)
 		}
 		if err := c.remove(ctx, name, a.ContainerID); err != nil {
 			return o, true, err
 		}
-		c.emit(c.event(name, model.EventWarning, "StrayRemoved", "Removed stray container %s", short(a.ContainerID)))
 		o.Strays = o.Strays[1:]
 		return o, false, nil
 
@@ -465,6 +509,12 @@ func inlineSeccompProfiles(opts []string) ([]string, error) {
 }
 
 func (c *Controller) start(ctx context.Context, name string, d Desired, o Observed, a Action) (Observed, bool, error) {
+	h := a.History
+	h.ExitRecorded = false
+	h.Pull = nil // it is about to run: its image is in place
+	if err := c.commitHistory(name, h); err != nil {
+		return o, true, err
+	}
 	err := c.rt.Start(ctx, a.ContainerID)
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrNotFound) {
@@ -504,9 +554,6 @@ func (c *Controller) start(ctx context.Context, name string, d Desired, o Observ
 	ct := *o.Container
 	ct.State, ct.StartedAt, ct.Inspected = "running", c.opts.Now(), false
 	o.Container = &ct
-	h := a.History
-	h.ExitRecorded = false
-	h.Pull = nil // it runs: its image is in place
 	a.Phase, a.History = model.PhaseRunning, h
 	if err := c.commitState(name, d, o, a, h, nil,
 		c.event(name, model.EventNormal, "Started", "Started container %s", short(ct.ID))); err != nil {
@@ -543,12 +590,16 @@ func (c *Controller) forget(name string) error {
 	return nil
 }
 
-func (c *Controller) putHistory(name string, old, h model.History) error {
-	if historyEqual(old, h) {
+// commitHistory writes h before a Docker call that depends on it, unless
+// the store holds it already.
+func (c *Controller) commitHistory(name string, h model.History) error {
+	if old, err := c.st.GetHistory(name); err == nil && historyEqual(old, h) {
 		return nil
 	}
-	_, _, err := c.st.Commit(store.Change{Name: name, History: &h})
-	return err
+	if _, _, err := c.st.Commit(store.Change{Name: name, History: &h}); err != nil {
+		return fmt.Errorf("commit history of %q: %w", name, err)
+	}
+	return nil
 }
 
 // commitState writes status, history, an exit and events in one
@@ -572,8 +623,8 @@ func (c *Controller) commitState(name string, d Desired, o Observed, a Action, h
 		evs = append(evs, c.event(name, model.EventWarning, "Refused", "%s", st.Message))
 		c.log.Warn("spec refused by policy", "spec", name, "rules", refusedRules, "message", st.Message)
 	}
-	c.setPhase(name, st.Phase)
 	if statusSame && hist == nil && exit == nil && len(evs) == 0 {
+		c.setPhase(name, st.Phase)
 		return nil
 	}
 	if err == nil && old.LastExit != nil && st.LastExit == nil {
@@ -584,8 +635,9 @@ func (c *Controller) commitState(name string, d Desired, o Observed, a Action, h
 		stp = &st
 	}
 	if err := c.commit(name, stp, hist, exit, evs...); err != nil {
-		return err
+		return err // the phase gauge keeps what the store holds
 	}
+	c.setPhase(name, st.Phase)
 	for _, r := range refusedRules {
 		c.m.PolicyRefusals.WithLabelValues(r).Inc()
 	}

@@ -120,7 +120,11 @@ func (c *Controller) stopAll() {
 			}
 			h, _ := c.st.GetHistory(name)
 			h.Stop = &model.StopIntent{ContainerID: ct.ID, Cause: model.StopShutdown, At: c.opts.Now(), Grace: g}
-			_, _, _ = c.st.Commit(store.Change{Name: name, History: &h})
+			if _, _, err := c.st.Commit(store.Change{Name: name, History: &h}); err != nil {
+				// Unrecorded, the stop would read as someone else's kill.
+				c.log.Error("not stopping a container on shutdown: its stop cannot be recorded", "spec", name, "err", err)
+				return
+			}
 			if err := c.rt.Stop(ctx, ct.ID, g); err != nil {
 				c.log.Warn("stop on shutdown failed", "spec", name, "err", err)
 			}

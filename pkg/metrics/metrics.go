@@ -48,6 +48,8 @@ type Metrics struct {
 	// The agent's own probes, read at scrape time so that an alert sees
 	// what /readyz and /healthz would answer (Prometheus cannot scrape those).
 	ready, healthy atomic.Pointer[func() error]
+	// stateWriteErrors reads the store's count of refused commits.
+	stateWriteErrors atomic.Pointer[func() uint64]
 }
 
 // DockerOps are the daemon operations measured, pre-created at zero.
@@ -124,6 +126,16 @@ func New(version, revision string) *Metrics {
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
 	ready := probeGauge("reconciler_ready", "1 when the agent is ready (as /readyz): state open, Docker reachable, first full sync done.", &m.ready)
 	healthy := probeGauge("reconciler_healthy", "1 when the reconcile loop makes progress (as /healthz).", &m.healthy)
+	stateWriteErrors := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "reconciler_state_write_errors_total",
+		Help: "Commits the state file refused (no space left, an I/O error); /readyz is 503 until one succeeds again."},
+		func() float64 {
+			if f := m.stateWriteErrors.Load(); f != nil {
+				return float64((*f)())
+			}
+			return 0
+		})
+	reg.MustRegister(stateWriteErrors)
 	reg.MustRegister(m.ReconcileTotal, m.ReconcileDuration, m.QueueDepth, m.QueueAdds, m.QueueWait,
 		m.Specs, m.Restarts, m.Exits, m.SpecErrors, m.DockerEvents, m.StreamReconnects, m.Convergence,
 		m.DockerRequests, m.DockerErrors, m.ContainerOperations, m.PolicyRefusals, m.ImagePulls, m.ImagePullDuration, buildInfo, ready, healthy,
@@ -159,6 +171,11 @@ func New(version, revision string) *Metrics {
 func (m *Metrics) SetProbes(ready, healthy func() error) {
 	m.ready.Store(&ready)
 	m.healthy.Store(&healthy)
+}
+
+// SetStateWriteErrors makes reconciler_state_write_errors_total read n.
+func (m *Metrics) SetStateWriteErrors(n func() uint64) {
+	m.stateWriteErrors.Store(&n)
 }
 
 func probeGauge(name, help string, probe *atomic.Pointer[func() error]) prometheus.GaugeFunc {

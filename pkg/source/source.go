@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -62,6 +63,8 @@ type Source struct {
 	mu     sync.Mutex
 	errs   map[string]FileError
 	parsed map[string]parsedFile // by path: skip files that did not change
+
+	lastProgress atomic.Int64 // unix nanos of the last finished loop iteration
 }
 
 type parsedFile struct {
@@ -82,8 +85,17 @@ func New(st Store, opts Options) *Source {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{opts: opts, st: st, log: opts.Log.With("component", "source", "dir", opts.Dir),
+	s := &Source{opts: opts, st: st, log: opts.Log.With("component", "source", "dir", opts.Dir),
 		errs: map[string]FileError{}, parsed: map[string]parsedFile{}}
+	s.lastProgress.Store(time.Now().UnixNano())
+	return s
+}
+
+// LastProgress is when the loop last finished an iteration (for /healthz
+// and the systemd watchdog). The rescan ticks every Rescan period, so a
+// loop that is not stuck moves it at least that often.
+func (s *Source) LastProgress() time.Time {
+	return time.Unix(0, s.lastProgress.Load())
 }
 
 // Errors lists the files currently refused, sorted by path.
@@ -117,6 +129,7 @@ func (s *Source) Run(ctx context.Context) error {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	for {
+		s.lastProgress.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 			return nil
@@ -325,59 +338,57 @@ func (s *Source) list() ([]string, error) {
 
 // parse reads and decodes one file, from cache when it did not change.
 func (s *Source) parse(path string) ([]*spec.Spec, error) {
-	fi, err := s.stat(path)
+	f, fi, err := s.open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	s.mu.Lock()
 	if c, ok := s.parsed[path]; ok && c.size == fi.Size() && c.mtime.Equal(fi.ModTime()) {
 		s.mu.Unlock()
 		return c.specs, c.err
 	}
 	s.mu.Unlock()
-	specs, err := s.read(path)
+	specs, err := s.read(path, f)
 	s.mu.Lock()
 	s.parsed[path] = parsedFile{size: fi.Size(), mtime: fi.ModTime(), specs: specs, err: err}
 	s.mu.Unlock()
 	return specs, err
 }
 
-// stat refuses what is not a regular file inside the directory: a symlink
-// may only point to a file within it.
-func (s *Source) stat(path string) (os.FileInfo, error) {
+// open opens one file of the directory with spec.OpenFile: what is checked
+// is the open descriptor, so a FIFO swapped in after the listing opens
+// without blocking and is refused. A symlink may only point to a file
+// within the directory: it is resolved and checked here, and its target is
+// opened without following anything more, so a link swapped in after the
+// check is refused by the kernel rather than followed.
+func (s *Source) open(path string) (*os.File, os.FileInfo, error) {
 	li, err := os.Lstat(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if li.Mode()&os.ModeSymlink != 0 {
-		target, err := filepath.EvalSymlinks(path)
-		if err != nil {
-			return nil, fmt.Errorf("%s: broken symlink: %w", path, err)
-		}
-		dir, err := filepath.EvalSymlinks(s.opts.Dir)
-		if err != nil {
-			return nil, err
-		}
-		if rel, err := filepath.Rel(dir, target); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return nil, fmt.Errorf("%s: symlink points outside the spec directory (to %s); refused", path, target)
-		}
+	if li.Mode()&os.ModeSymlink == 0 {
+		return spec.OpenFile(path)
 	}
-	fi, err := os.Stat(path)
+	target, err := filepath.EvalSymlinks(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("%s: broken symlink: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
+	dir, err := filepath.EvalSymlinks(s.opts.Dir)
+	if err != nil {
+		return nil, nil, err
 	}
-	return fi, nil
+	if rel, err := filepath.Rel(dir, target); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil, nil, fmt.Errorf("%s: symlink points outside the spec directory (to %s); refused", path, target)
+	}
+	f, fi, err := spec.OpenFile(target)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s (linked to %s): %w", path, target, err)
+	}
+	return f, fi, nil
 }
 
-func (s *Source) read(path string) ([]*spec.Spec, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
+func (s *Source) read(path string, f *os.File) ([]*spec.Spec, error) {
 	data, err := spec.ReadLimited(path, f)
 	if err != nil {
 		return nil, err

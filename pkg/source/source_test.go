@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -305,4 +306,75 @@ func TestRunPicksUpChangesWithoutRescan(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestFIFOSwappedInDoesNotBlock swaps a spec file for a FIFO and back, by
+// rename, while the source syncs: whenever the FIFO is what it opens, the
+// file is refused at once (a plain open of a FIFO with no writer blocks
+// forever). The other file's spec is stored throughout.
+func TestFIFOSwappedInDoesNotBlock(t *testing.T) {
+	f := newFixture(t)
+	f.write("other.yaml", doc("other", "sleep"))
+	path := filepath.Join(f.dir, "web.yaml")
+	good := filepath.Join(f.dir, ".good")
+	fifo := filepath.Join(f.dir, ".fifo")
+
+	stop := make(chan struct{})
+	swapped := make(chan int)
+	go func() {
+		n := 0
+		defer func() { swapped <- n }()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var err error
+			if i%2 == 0 {
+				err = syscall.Mkfifo(fifo, 0o644)
+				if err == nil {
+					err = os.Rename(fifo, path)
+				}
+			} else {
+				err = os.WriteFile(good, []byte(doc("web", "tick")), 0o644)
+				if err == nil {
+					err = os.Rename(good, path)
+				}
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	var refused int
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		done := make(chan error, 1)
+		go func() { done <- f.src.Sync() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Sync blocked on a FIFO swapped in for a spec file")
+		}
+		for _, e := range f.src.Errors() {
+			if strings.Contains(e.Error, "is a FIFO") && strings.Contains(e.Error, "web.yaml") {
+				refused++
+			}
+		}
+		if _, ok := f.specs()["other"]; !ok {
+			t.Fatal("the other file's spec is gone")
+		}
+	}
+	close(stop)
+	n := <-swapped
+	if refused == 0 || n < 10 {
+		t.Fatalf("the FIFO was refused by %d syncs over %d swaps; the test did not race", refused, n)
+	}
+	t.Logf("%d swaps; the FIFO was refused by %d syncs", n, refused)
 }

@@ -2,7 +2,6 @@ package spec
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"reflect"
 	"slices"
@@ -83,12 +82,9 @@ func (p *Policy) MaxGrace() time.Duration {
 // LoadPolicy reads a policy file strictly (an unknown field is an error).
 // An empty file is the default policy.
 func LoadPolicy(file string) (*Policy, error) {
-	data, err := os.ReadFile(file)
+	data, err := ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, ErrorList{{File: file, Msg: fmt.Sprintf("file is %d bytes, more than the %d-byte limit", len(data), MaxFileSize)}}
 	}
 	docs, ferr := parseYAML(data)
 	if ferr != nil {

@@ -53,7 +53,7 @@ func (s *Store) Commit(c Change) (stored []model.Event, exitAdded bool, err erro
 	// UTC without a monotonic reading: what callers get back equals what a
 	// later read decodes.
 	now := s.opts.Now().UTC()
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		if c.Status != nil {
 			if err := s.putStatus(tx, *c.Status, now); err != nil {
 				return err

@@ -8,6 +8,7 @@
 //	    instance             string: agent instance id, made once, kept forever
 //	    secretKey            32 random bytes, made once, kept forever: the HMAC key
 //	                         that mixes secret content into containers' spec-hash label
+//	    probe                raw: a write probe after a refused commit, deleted at once
 //	specs/
 //	    <spec name>          Record
 //	status/

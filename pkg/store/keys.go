@@ -17,6 +17,7 @@ var (
 	keySchema    = []byte("schema")
 	keyInstance  = []byte("instance")
 	keySecretKey = []byte("secretKey")
+	keyProbe     = []byte("probe")
 
 	// keyAgentEvents stands for the empty spec name, which bbolt cannot use
 	// as a key; NUL never appears in a DNS-label spec name.

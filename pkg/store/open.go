@@ -44,7 +44,7 @@ func (s *Store) init() error {
 	if err := verify(s.db, s.path); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		if err := migrate(tx, s.path); err != nil {
 			return err
 		}

@@ -46,7 +46,7 @@ func (s *Store) PutSpec(r Record) error {
 		return fmt.Errorf("put spec %q: unknown source kind %q", name, r.Source.Kind)
 	}
 	r.UpdatedAt = s.opts.Now().UTC()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSpecs)
 		var old Record
 		found, err := get(b, []byte(name), &old)
@@ -99,7 +99,7 @@ func (s *Store) ListSpecs() ([]Record, error) {
 // Its exits stay readable. A missing spec is ErrNotFound.
 func (s *Store) DeleteSpec(name string) error {
 	var found bool
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		specs := tx.Bucket(bucketSpecs)
 		found = specs.Get([]byte(name)) != nil
 		return specs.Delete([]byte(name))
@@ -117,7 +117,7 @@ func (s *Store) DeleteSpec(name string) error {
 // container are gone. Its exits stay readable, for the GoneLedgers most
 // recently deleted specs.
 func (s *Store) DeleteState(name string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		key := []byte(name)
 		for _, b := range []*bolt.Bucket{tx.Bucket(bucketStatus), tx.Bucket(bucketHistory)} {
 			if err := b.Delete(key); err != nil {

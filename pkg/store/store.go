@@ -64,6 +64,7 @@ type Store struct {
 	opts       Options
 	instanceID string
 	secretKey  []byte
+	health     writeHealth
 }
 
 // Close releases the file and its lock.

@@ -44,6 +44,18 @@ var _ = Describe("Faults", Label("faults"), func() {
 		stateGrowthScenario(ctx)
 	}, SpecTimeout(soaking(5*time.Minute, 15*time.Minute)))
 
+	It("disk full: the state file on a full tmpfs stops container changes until space returns", func(ctx SpecContext) {
+		diskFullScenario(ctx)
+	}, SpecTimeout(6*time.Minute))
+
+	It("FIFO spec files: refused at once, the directory keeps converging", func(ctx SpecContext) {
+		fifoScenario(ctx)
+	}, SpecTimeout(4*time.Minute))
+
+	It("stuck source: a spec-directory loop wedged on a frozen state file fails /healthz", func(ctx SpecContext) {
+		stuckSourceScenario(ctx)
+	}, SpecTimeout(5*time.Minute))
+
 	It("API: socket 0660 without a race, TCP only with the token, no browser", func(ctx SpecContext) {
 		apiScenario(ctx)
 	}, SpecTimeout(3*time.Minute))
