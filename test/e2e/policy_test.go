@@ -251,10 +251,11 @@ var _ = Describe("Policy where it matters", func() {
 		owner, thief := filepath.Join(a.SpecsDir, "b.yaml"), filepath.Join(a.SpecsDir, "00-x.yaml")
 		claim := fmt.Sprintf("%s:4: metadata.name: spec %q is already defined in %s, which keeps it", thief, name, owner)
 		Eventually(func() string { return a.runCLI(ctx, "get").stderr }).WithTimeout(converge).Should(ContainSubstring(claim))
-		evs, err := a.API().Events(ctx, api.EventQuery{})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(evs).To(ContainElement(And(HaveField("Reason", "InvalidSpecFile"), HaveField("Type", model.EventWarning),
-			HaveField("Message", ContainSubstring(claim)))))
+		// The refusal shows in get as soon as the file is read; its event is
+		// recorded just after.
+		Eventually(func() ([]model.Event, error) { return a.API().Events(ctx, api.EventQuery{}) }).WithTimeout(converge).
+			Should(ContainElement(And(HaveField("Reason", "InvalidSpecFile"), HaveField("Type", model.EventWarning),
+				HaveField("Message", ContainSubstring(claim)))))
 
 		a.Stop()
 		a.Start()
