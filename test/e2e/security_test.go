@@ -25,6 +25,7 @@ import (
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/images"
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/spec"
 )
 
 // roleToken is one line of the test's --api-tokens file.
@@ -467,10 +468,19 @@ var _ = Describe("HTTP limits", func() {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", a.Socket)
 		}}}
+		// padded is a body of at least size bytes: documents under the
+		// decoder's per-document limit (spec.MaxDocumentSize), each a
+		// comment block and a spec.
 		padded := func(size int) []byte {
-			doc := cliSpec(fname("padded"), []string{"sleep"})
-			pad := strings.Repeat("#"+strings.Repeat("x", 99)+"\n", (size-len(doc))/101+1)
-			return []byte(pad + doc)
+			var b strings.Builder
+			for i := 0; b.Len() < size; i++ {
+				if i > 0 {
+					b.WriteString("---\n")
+				}
+				b.WriteString(strings.Repeat("#"+strings.Repeat("x", 99)+"\n", spec.MaxDocumentSize/2/101))
+				b.WriteString(cliSpec(fname(fmt.Sprintf("padded-%d", i)), []string{"sleep"}))
+			}
+			return []byte(b.String())
 		}
 		for _, via := range []struct {
 			name, base string
