@@ -1,8 +1,13 @@
+//go:build docker
+
 package docker
 
 // These tests run against the local Docker daemon and the project's box
 // image (cmd/box, built by images.EnsureBox). Every container they create is
 // labelled reconciler.test=docker and removed by the test that created it.
+// They build only with -tags docker (make unit sets it), so that
+// go test ./pkg/... stays hermetic; with the tag and no daemon they fail
+// saying so.
 
 import (
 	"bufio"
