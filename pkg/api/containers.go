@@ -8,8 +8,8 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/reconciler/reconciler/pkg/controller"
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
@@ -22,9 +22,7 @@ func (s *server) container(ctx context.Context, name string) (docker.Runtime, do
 	if rt == nil {
 		return nil, docker.Container{}, fmt.Errorf("the agent is not connected to the Docker daemon yet; try again shortly: %w", docker.ErrUnavailable)
 	}
-	cs, err := rt.List(ctx, map[string]string{
-		docker.LabelManaged: "true", docker.LabelInstance: s.Instance, docker.LabelSpec: name,
-	})
+	cs, err := rt.List(ctx, ownership.SpecSelector(s.Instance, name))
 	if err != nil {
 		return nil, docker.Container{}, err
 	}
@@ -35,7 +33,7 @@ func (s *server) container(ctx context.Context, name string) (docker.Runtime, do
 }
 
 func pick(name string, cs []docker.Container) docker.Container {
-	want := controller.ContainerName(name)
+	want := ownership.ContainerName(name)
 	best := cs[0]
 	for _, c := range cs[1:] {
 		bestNamed, named := best.Name == want, c.Name == want

@@ -13,6 +13,7 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/ownership"
 )
 
 func TestExec(t *testing.T) {
@@ -176,7 +177,7 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ID != "c1" || c.Pid != 42 || c.Labels[docker.LabelSpec] != "web" {
+	if c.ID != "c1" || c.Pid != 42 || c.Labels[ownership.LabelSpec] != "web" {
 		t.Fatalf("inspect %+v, want the container with the spec's name", c)
 	}
 	_, err = f.c.Inspect(t.Context(), "nope")

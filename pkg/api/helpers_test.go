@@ -17,6 +17,7 @@ import (
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/events"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/source"
 	"github.com/reconciler/reconciler/pkg/store"
 )
@@ -173,5 +174,5 @@ func apiError(t *testing.T, err error, status int) *api.APIError {
 // managed is a container the agent instance owns for spec.
 func managed(id, spec, state string) docker.Container {
 	return docker.Container{ID: id, Name: "reconciler-" + spec, Image: "box", State: state,
-		Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: instance, docker.LabelSpec: spec}}
+		Labels: map[string]string{ownership.LabelManaged: "true", ownership.LabelInstance: instance, ownership.LabelSpec: spec}}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
@@ -185,7 +186,7 @@ func TestLogs(t *testing.T) {
 		t.Fatalf("docker asked with %+v", opts)
 	}
 	sel := f.rt.lastSel
-	if len(sel) != 3 || sel[docker.LabelManaged] != "true" || sel[docker.LabelInstance] != instance || sel[docker.LabelSpec] != "web" {
+	if len(sel) != 3 || sel[ownership.LabelManaged] != "true" || sel[ownership.LabelInstance] != instance || sel[ownership.LabelSpec] != "web" {
 		t.Fatalf("containers looked up by %v, want the ownership labels", sel)
 	}
 }
@@ -291,7 +292,7 @@ func TestLogsBadInput(t *testing.T) {
 	// the spec's.
 	f.apply(specYAML("db", "box"))
 	f.rt.add(docker.Container{ID: "foreign", Name: "reconciler-db", State: "running",
-		Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: "other-agent", docker.LabelSpec: "db"}})
+		Labels: map[string]string{ownership.LabelManaged: "true", ownership.LabelInstance: "other-agent", ownership.LabelSpec: "db"}})
 	st := model.Status{Name: "db", Phase: model.PhaseBackoff, Message: "waiting 10s"}
 	if _, _, err := f.st.Commit(store.Change{Status: &st}); err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/reconciler/reconciler/pkg/images"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/spec"
 )
 
@@ -95,7 +96,7 @@ func create(t *testing.T, c *Client, s *spec.Spec, extra map[string]string) test
 	_, _ = rand.Read(b)
 	run := hex.EncodeToString(b)
 	name := "reconciler-test-docker-" + run
-	labels := map[string]string{testLabel: testOwner, runLabel: run, LabelSpec: s.Metadata.Name, LabelSpecHash: "h-" + run}
+	labels := map[string]string{testLabel: testOwner, runLabel: run, ownership.LabelSpec: s.Metadata.Name, ownership.LabelSpecHash: "h-" + run}
 	for k, v := range extra {
 		labels[k] = v
 	}

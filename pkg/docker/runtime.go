@@ -10,16 +10,19 @@ import (
 	"time"
 
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/spec"
 )
 
-// Labels put on every container the agent creates. Ownership is decided by
-// them, never by a container's name alone.
+// The ownership labels, kept here only so that pkg/controller compiles
+// until it takes them from pkg/ownership.
+//
+// Deprecated: use the constants of pkg/ownership.
 const (
-	LabelManaged  = "reconciler.managed"
-	LabelSpec     = "reconciler.spec"
-	LabelSpecHash = "reconciler.spec-hash"
-	LabelInstance = "reconciler.instance"
+	LabelManaged  = ownership.LabelManaged
+	LabelSpec     = ownership.LabelSpec
+	LabelSpecHash = ownership.LabelSpecHash
+	LabelInstance = ownership.LabelInstance
 )
 
 // Sentinel errors; implementations wrap them with %w.
