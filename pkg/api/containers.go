@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/store"
@@ -58,7 +60,7 @@ func (s *server) noContainer(name string) error {
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	return fail(docker.ErrNotFound, "", "%s", msg)
+	return fail(errdefs.ErrNotFound, "", "%s", msg)
 }
 
 func (s *server) inspect(w http.ResponseWriter, r *http.Request, name string) error {
@@ -104,7 +106,7 @@ func (s *server) exec(w http.ResponseWriter, r *http.Request, name string) error
 		return err
 	}
 	if !c.Running() {
-		return fail(docker.ErrConflict, "", "the container of spec %q is %s, not running", name, c.State)
+		return fail(errdefs.ErrConflict, "", "the container of spec %q is %s, not running", name, c.State)
 	}
 	select {
 	case s.execs <- struct{}{}:

@@ -5,9 +5,10 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
+
+	"github.com/containerd/errdefs"
 
 	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/ownership"
@@ -25,11 +26,13 @@ const (
 	LabelInstance = ownership.LabelInstance
 )
 
-// Sentinel errors; implementations wrap them with %w.
+// Sentinel errors; implementations wrap them with %w. They are containerd's
+// errdefs kinds, the same values pkg/store wraps, so errdefs.IsNotFound
+// (or errors.Is with either package's name) holds across both layers.
 var (
-	ErrNotFound    = errors.New("not found")
-	ErrConflict    = errors.New("conflict")
-	ErrUnavailable = errors.New("docker daemon unavailable")
+	ErrNotFound    = errdefs.ErrNotFound
+	ErrConflict    = errdefs.ErrConflict
+	ErrUnavailable = errdefs.ErrUnavailable.WithMessage("docker daemon unavailable")
 )
 
 // Container is what the agent observes of one container.
