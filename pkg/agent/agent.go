@@ -74,7 +74,7 @@ func Defaults() Config {
 	return Config{
 		SpecsDir:          "./specs",
 		StatePath:         "./.reconciler/state.db",
-		Socket:            "./.reconciler/reconciler.sock",
+		Socket:            api.DefaultSocket,
 		MetricsAddr:       "127.0.0.1:9477",
 		Resync:            30 * time.Second,
 		Rescan:            10 * time.Second,

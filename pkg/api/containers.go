@@ -72,8 +72,15 @@ func (s *server) inspect(w http.ResponseWriter, r *http.Request, name string) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, got)
+	writeJSON(w, http.StatusOK, containerView(got))
 	return nil
+}
+
+// containerView is the wire form of what Docker reported.
+func containerView(c docker.Container) Container {
+	return Container{ID: c.ID, Name: c.Name, Image: c.Image, Labels: c.Labels, State: c.State, Created: c.Created,
+		ExitCode: c.ExitCode, OOMKilled: c.OOMKilled, Error: c.Error, StartedAt: c.StartedAt,
+		FinishedAt: c.FinishedAt, Health: c.Health, Pid: c.Pid}
 }
 
 // exec runs a command in the spec's running container and answers with its

@@ -253,11 +253,13 @@ func (s *server) version(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) fileErrors(w http.ResponseWriter, r *http.Request) error {
-	out := []source.FileError{}
+	out := []FileError{}
 	if s.FileErrors != nil {
-		out = append(out, s.FileErrors()...)
+		for _, e := range s.FileErrors() {
+			out = append(out, FileError(e))
+		}
 	}
-	slices.SortFunc(out, func(a, b source.FileError) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(out, func(a, b FileError) int { return strings.Compare(a.Path, b.Path) })
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
