@@ -15,11 +15,23 @@ import (
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
+// Runtime is what the API needs of Docker: it finds a spec's container by
+// its labels, inspects it, reads its logs and runs commands in it.
+// *docker.Client is one.
+type Runtime interface {
+	List(ctx context.Context, sel map[string]string) ([]docker.Container, error)
+	Inspect(ctx context.Context, id string) (docker.Container, error)
+	Logs(ctx context.Context, id string, opts docker.LogOptions) (io.ReadCloser, error)
+	Exec(ctx context.Context, id string, cmd []string) (docker.ExecResult, error)
+}
+
+var _ Runtime = (*docker.Client)(nil)
+
 // container finds the spec's container by this agent's ownership labels,
 // never by name alone: a foreign container may hold the name. When there
 // are several (a stray beside the current one), the one with the
 // deterministic name, else the newest, is the spec's.
-func (s *server) container(ctx context.Context, name string) (docker.Runtime, docker.Container, error) {
+func (s *server) container(ctx context.Context, name string) (Runtime, docker.Container, error) {
 	rt := s.Runtime()
 	if rt == nil {
 		return nil, docker.Container{}, fmt.Errorf("the agent is not connected to the Docker daemon yet; try again shortly: %w", docker.ErrUnavailable)

@@ -19,9 +19,9 @@ import (
 func TestExec(t *testing.T) {
 	f := newFixture(t)
 	f.apply(specYAML("web", "box"))
-	f.rt.add(managed("c1", "web", "running"))
+	f.rt.Add(managed("c1", "web", "running"))
 	var ran []string
-	f.rt.exec = func(_ context.Context, id string, cmd []string) (docker.ExecResult, error) {
+	f.rt.ExecFunc = func(_ context.Context, id string, cmd []string) (docker.ExecResult, error) {
 		ran = append([]string{id}, cmd...)
 		return docker.ExecResult{ExitCode: 3, Stdout: []byte("out\x00\xff"), Stderr: []byte("err\n")}, nil
 	}
@@ -41,9 +41,9 @@ func TestExecBadInput(t *testing.T) {
 	f := newFixture(t)
 	f.apply(specYAML("web", "box"))
 	f.apply(specYAML("done", "box"))
-	f.rt.add(managed("c1", "web", "running"))
-	f.rt.add(managed("c2", "done", "exited"))
-	f.rt.exec = func(context.Context, string, []string) (docker.ExecResult, error) {
+	f.rt.Add(managed("c1", "web", "running"))
+	f.rt.Add(managed("c2", "done", "exited"))
+	f.rt.ExecFunc = func(context.Context, string, []string) (docker.ExecResult, error) {
 		t.Error("exec ran on bad input")
 		return docker.ExecResult{}, nil
 	}
@@ -76,9 +76,9 @@ func TestExecBadInput(t *testing.T) {
 func execFixture(t *testing.T, opts ...func(*api.Deps)) (f *fixture, started chan struct{}, ended chan error) {
 	f = newFixture(t, opts...)
 	f.apply(specYAML("web", "box"))
-	f.rt.add(managed("c1", "web", "running"))
+	f.rt.Add(managed("c1", "web", "running"))
 	started, ended = make(chan struct{}, 100), make(chan error, 100)
-	f.rt.exec = func(ctx context.Context, _ string, cmd []string) (docker.ExecResult, error) {
+	f.rt.ExecFunc = func(ctx context.Context, _ string, cmd []string) (docker.ExecResult, error) {
 		if cmd[0] == "true" {
 			return docker.ExecResult{}, nil
 		}
@@ -171,8 +171,10 @@ func TestInspect(t *testing.T) {
 	f.apply(specYAML("web", "box"))
 	stray := managed("old", "web", "exited")
 	stray.Name = "reconciler-web-old"
-	f.rt.add(stray)
-	f.rt.add(managed("c1", "web", "running"))
+	f.rt.Add(stray)
+	running := managed("c1", "web", "running")
+	running.Pid = 42
+	f.rt.Add(running)
 	c, err := f.c.Inspect(t.Context(), "web")
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +206,7 @@ func TestDockerNotConnected(t *testing.T) {
 		}
 	}
 	f.dockerUp.Store(true)
-	f.rt.add(managed("c1", "web", "running"))
+	f.rt.Add(managed("c1", "web", "running"))
 	if _, err := f.c.Inspect(t.Context(), "web"); err != nil {
 		t.Fatalf("once connected: %v", err)
 	}
@@ -219,7 +221,7 @@ func TestContainerWithoutItsNameIsTheNewest(t *testing.T) {
 	for i, age := range []int{2, 0, 1} {
 		c := managed(fmt.Sprintf("c%d", i), "web", "exited")
 		c.Name, c.Created = fmt.Sprintf("renamed%d", i), base.Add(-time.Duration(age)*time.Hour)
-		f.rt.add(c)
+		f.rt.Add(c)
 	}
 	c, err := f.c.Inspect(t.Context(), "web")
 	if err != nil || c.ID != "c1" {
