@@ -25,8 +25,10 @@ run: build images
 # Every test: unit, conformance (test-only module), fuzz (bounded), e2e.
 test: lint unit conformance fuzz e2e
 
+# -tags docker adds the tests that need the Docker daemon (pkg/docker's
+# client tests, the box image build); without it the unit tests are hermetic.
 unit:
-	$(GO) test -race -count=1 ./pkg/... ./cmd/... ./internal/...
+	$(GO) test -race -count=1 -tags docker ./pkg/... ./cmd/... ./internal/...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 conformance:
@@ -54,6 +56,7 @@ bench:
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
 	$(GO) vet ./...
+	$(GO) vet -tags docker ./...
 	$(GO) mod tidy -diff
 
 clean:

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/reconciler/reconciler/pkg/agent"
 	"github.com/reconciler/reconciler/pkg/api"
 )
 
@@ -31,7 +30,7 @@ func addConnFlags(cmd *cobra.Command) *conn {
 	c := &conn{}
 	socket := os.Getenv("RECONCILER_SOCKET")
 	if socket == "" {
-		socket = agent.Defaults().Socket
+		socket = api.DefaultSocket
 	}
 	f := cmd.Flags()
 	f.StringVar(&c.socket, "socket", socket, "the agent's API socket (env RECONCILER_SOCKET)")

@@ -12,7 +12,6 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/model"
-	"github.com/reconciler/reconciler/pkg/store"
 )
 
 func getCmd() *cobra.Command {
@@ -140,7 +139,7 @@ func writeDescription(w io.Writer, d description, now time.Time) error {
 		return fmt.Sprintf("%s (%s ago)", t.Local().Format(time.DateTime), age(t, now))
 	}
 	source := string(d.Source.Kind)
-	if d.Source.Kind == store.SourceFile {
+	if d.Source.Kind == api.SourceFile {
 		source = "file " + d.Source.Path + " (read-only through the API)"
 	}
 	field("Name", d.Name)

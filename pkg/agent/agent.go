@@ -74,7 +74,7 @@ func Defaults() Config {
 	return Config{
 		SpecsDir:          "./specs",
 		StatePath:         "./.reconciler/state.db",
-		Socket:            "./.reconciler/reconciler.sock",
+		Socket:            api.DefaultSocket,
 		MetricsAddr:       "127.0.0.1:9477",
 		Resync:            30 * time.Second,
 		Rescan:            10 * time.Second,
@@ -90,6 +90,17 @@ func Defaults() Config {
 	}
 }
 
+// Docker is what the agent itself asks of the daemon: whether it answers,
+// which call hangs (for /readyz), and the API's container routes.
+// *docker.Client is one.
+type Docker interface {
+	api.Runtime
+	Ping(ctx context.Context) error
+	Hanging() error
+}
+
+var _ Docker = (*docker.Client)(nil)
+
 // Agent is a running agent's parts, for the servers that expose them.
 type Agent struct {
 	Config     Config
@@ -99,7 +110,7 @@ type Agent struct {
 	Source     *source.Source
 	Policy     *spec.CurrentPolicy
 	Controller *controller.Controller
-	Docker     *docker.Client
+	Docker     Docker
 	log        *slog.Logger
 	ready      chan struct{} // closed once the Docker daemon first answered
 	now        func() time.Time

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/reconciler/reconciler/pkg/api"
-	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/secrets"
 	"github.com/reconciler/reconciler/pkg/source"
 )
@@ -121,7 +120,7 @@ func (a *Agent) serveAPI(ctx context.Context, g *errgroup.Group, ls []apiListene
 
 // runtime is the daemon once it answered: the API's container routes say
 // it is unavailable before.
-func (a *Agent) runtime() docker.Runtime {
+func (a *Agent) runtime() api.Runtime {
 	select {
 	case <-a.ready:
 		return a.Docker

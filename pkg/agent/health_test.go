@@ -42,7 +42,7 @@ func TestReadyzFollowsTheDaemon(t *testing.T) {
 		t.Errorf("reconciler_ready = %s while /readyz says ok", v)
 	}
 
-	ta.rt.setDown(true)
+	ta.rt.SetDown(true)
 	eventually(t, "not ready while the daemon is away", func() bool {
 		code, body := readyz()
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "docker daemon unreachable")
@@ -54,7 +54,7 @@ func TestReadyzFollowsTheDaemon(t *testing.T) {
 		t.Errorf("reconciler_ready = %s while the daemon is away", v)
 	}
 
-	ta.rt.setDown(false)
+	ta.rt.SetDown(false)
 	eventually(t, "ready again once the daemon is back", func() bool { code, _ := readyz(); return code == http.StatusOK })
 }
 

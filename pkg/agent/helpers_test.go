@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/reconciler/reconciler/pkg/controller"
-	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/docker/dockertest"
 	"github.com/reconciler/reconciler/pkg/events"
 	"github.com/reconciler/reconciler/pkg/metrics"
 	"github.com/reconciler/reconciler/pkg/spec"
@@ -31,7 +31,7 @@ const (
 // Run wires it; skew moves the agent's clock (not the controller's).
 type testAgent struct {
 	*Agent
-	rt   *fakeRuntime
+	rt   *dockertest.Runtime
 	skew atomic.Int64
 }
 
@@ -42,15 +42,10 @@ func newTestAgent(t *testing.T, log *slog.Logger) *testAgent {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	ta := &testAgent{rt: newFakeRuntime()}
+	ta := &testAgent{rt: dockertest.New()}
 	ta.Agent = &Agent{Config: Config{Resync: testResync}, Store: st, log: log, ready: make(chan struct{}),
 		Metrics: metrics.New("test", "test"), Policy: spec.NewCurrentPolicy(spec.DefaultPolicy())}
-	// A client no call goes through: the controller has the fake.
-	cli, err := docker.Dial(docker.Options{Host: "unix://" + filepath.Join(t.TempDir(), "none.sock")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ta.Docker = cli
+	ta.Docker = fakeDocker{ta.rt}
 	ta.now = func() time.Time { return time.Now().Add(time.Duration(ta.skew.Load())) }
 	ta.Metrics.SetProbes(ta.Ready, ta.Healthy)
 	ta.Recorder = events.NewRecorder(st, log)
@@ -59,6 +54,11 @@ func newTestAgent(t *testing.T, log *slog.Logger) *testAgent {
 		SecretsDir: secretsDir(st.Path(), st.InstanceID()), SecretKey: st.SecretKey()})
 	return ta
 }
+
+// fakeDocker is the agent's client over the fake daemon; no call hangs.
+type fakeDocker struct{ *dockertest.Runtime }
+
+func (fakeDocker) Hanging() error { return nil }
 
 // connect does what Run does once Docker answers.
 func (ta *testAgent) connect() { close(ta.ready) }

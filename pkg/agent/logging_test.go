@@ -50,8 +50,8 @@ spec:
 	ta := newTestAgent(t, log)
 	ta.Policy.Set(&spec.Policy{AllowedSecretPaths: []string{dir}})
 	code := 1
-	ta.rt.exitCode = &code
-	ta.rt.logs = "API_TOKEN=" + inline + "\nDB_PASSWORD=" + fromFile + "\n" // a program that prints its env
+	ta.rt.ExitOnStart = &code
+	ta.rt.Output = "API_TOKEN=" + inline + "\nDB_PASSWORD=" + fromFile + "\n" // a program that prints its env
 	src := source.New(ta.Store, source.Options{Dir: specsDir, Log: log,
 		Changed: ta.Controller.DesiredChanged})
 	ta.connect()
@@ -85,15 +85,9 @@ spec:
 		t.Fatal(err)
 	}
 	sync()
-	eventually(t, "container removed", func() bool {
-		ta.rt.mu.Lock()
-		defer ta.rt.mu.Unlock()
-		return len(ta.rt.cs) == 0
-	})
+	eventually(t, "container removed", func() bool { return len(ta.rt.Containers()) == 0 })
 
-	ta.rt.mu.Lock()
-	creates := ta.rt.creates
-	ta.rt.mu.Unlock()
+	creates := ta.rt.Creates()
 	if len(creates) != 1 || creates[0].Env["DB_PASSWORD"] != fromFile || creates[0].Spec.Spec.Env[0].Value != inline {
 		t.Fatalf("the values did not reach the daemon; the test proves nothing: %+v", creates)
 	}

@@ -14,11 +14,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/model"
-	"github.com/reconciler/reconciler/pkg/source"
 	"github.com/reconciler/reconciler/pkg/spec"
 )
+
+// DefaultSocket is where the agent listens, and a client looks, when
+// neither is told otherwise (`--socket`, RECONCILER_SOCKET).
+const DefaultSocket = "./.reconciler/reconciler.sock"
 
 // Client talks to an agent's API. Its methods return an *APIError for an
 // error answer and an *UnreachableError when the agent cannot be reached.
@@ -230,14 +232,14 @@ func (c *Client) Exec(ctx context.Context, name string, cmd []string) (ExecResul
 }
 
 // Inspect returns a spec's container as Docker sees it.
-func (c *Client) Inspect(ctx context.Context, name string) (docker.Container, error) {
-	var out docker.Container
+func (c *Client) Inspect(ctx context.Context, name string) (Container, error) {
+	var out Container
 	return out, c.call(ctx, http.MethodGet, specPath(name, "inspect"), nil, nil, "", &out)
 }
 
 // FileErrors lists the spec files the agent refused.
-func (c *Client) FileErrors(ctx context.Context) ([]source.FileError, error) {
-	var out []source.FileError
+func (c *Client) FileErrors(ctx context.Context) ([]FileError, error) {
+	var out []FileError
 	return out, c.call(ctx, http.MethodGet, "/v1/errors", nil, nil, "", &out)
 }
 

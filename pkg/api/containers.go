@@ -8,23 +8,35 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/reconciler/reconciler/pkg/controller"
+	"github.com/containerd/errdefs"
+
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/store"
 )
+
+// Runtime is what the API needs of Docker: it finds a spec's container by
+// its labels, inspects it, reads its logs and runs commands in it.
+// *docker.Client is one.
+type Runtime interface {
+	List(ctx context.Context, sel map[string]string) ([]docker.Container, error)
+	Inspect(ctx context.Context, id string) (docker.Container, error)
+	Logs(ctx context.Context, id string, opts docker.LogOptions) (io.ReadCloser, error)
+	Exec(ctx context.Context, id string, cmd []string) (docker.ExecResult, error)
+}
+
+var _ Runtime = (*docker.Client)(nil)
 
 // container finds the spec's container by this agent's ownership labels,
 // never by name alone: a foreign container may hold the name. When there
 // are several (a stray beside the current one), the one with the
 // deterministic name, else the newest, is the spec's.
-func (s *server) container(ctx context.Context, name string) (docker.Runtime, docker.Container, error) {
+func (s *server) container(ctx context.Context, name string) (Runtime, docker.Container, error) {
 	rt := s.Runtime()
 	if rt == nil {
 		return nil, docker.Container{}, fmt.Errorf("the agent is not connected to the Docker daemon yet; try again shortly: %w", docker.ErrUnavailable)
 	}
-	cs, err := rt.List(ctx, map[string]string{
-		docker.LabelManaged: "true", docker.LabelInstance: s.Instance, docker.LabelSpec: name,
-	})
+	cs, err := rt.List(ctx, ownership.SpecSelector(s.Instance, name))
 	if err != nil {
 		return nil, docker.Container{}, err
 	}
@@ -35,7 +47,7 @@ func (s *server) container(ctx context.Context, name string) (docker.Runtime, do
 }
 
 func pick(name string, cs []docker.Container) docker.Container {
-	want := controller.ContainerName(name)
+	want := ownership.ContainerName(name)
 	best := cs[0]
 	for _, c := range cs[1:] {
 		bestNamed, named := best.Name == want, c.Name == want
@@ -60,7 +72,7 @@ func (s *server) noContainer(name string) error {
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	return fail(docker.ErrNotFound, "", "%s", msg)
+	return fail(errdefs.ErrNotFound, "", "%s", msg)
 }
 
 func (s *server) inspect(w http.ResponseWriter, r *http.Request, name string) error {
@@ -72,8 +84,15 @@ func (s *server) inspect(w http.ResponseWriter, r *http.Request, name string) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, got)
+	writeJSON(w, http.StatusOK, containerView(got))
 	return nil
+}
+
+// containerView is the wire form of what Docker reported.
+func containerView(c docker.Container) Container {
+	return Container{ID: c.ID, Name: c.Name, Image: c.Image, Labels: c.Labels, State: c.State, Created: c.Created,
+		ExitCode: c.ExitCode, OOMKilled: c.OOMKilled, Error: c.Error, StartedAt: c.StartedAt,
+		FinishedAt: c.FinishedAt, Health: c.Health, Pid: c.Pid}
 }
 
 // exec runs a command in the spec's running container and answers with its
@@ -106,7 +125,7 @@ func (s *server) exec(w http.ResponseWriter, r *http.Request, name string) error
 		return err
 	}
 	if !c.Running() {
-		return fail(docker.ErrConflict, "", "the container of spec %q is %s, not running", name, c.State)
+		return fail(errdefs.ErrConflict, "", "the container of spec %q is %s, not running", name, c.State)
 	}
 	select {
 	case s.execs <- struct{}{}:

@@ -13,14 +13,15 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/ownership"
 )
 
 func TestExec(t *testing.T) {
 	f := newFixture(t)
 	f.apply(specYAML("web", "box"))
-	f.rt.add(managed("c1", "web", "running"))
+	f.rt.Add(managed("c1", "web", "running"))
 	var ran []string
-	f.rt.exec = func(_ context.Context, id string, cmd []string) (docker.ExecResult, error) {
+	f.rt.ExecFunc = func(_ context.Context, id string, cmd []string) (docker.ExecResult, error) {
 		ran = append([]string{id}, cmd...)
 		return docker.ExecResult{ExitCode: 3, Stdout: []byte("out\x00\xff"), Stderr: []byte("err\n")}, nil
 	}
@@ -40,9 +41,9 @@ func TestExecBadInput(t *testing.T) {
 	f := newFixture(t)
 	f.apply(specYAML("web", "box"))
 	f.apply(specYAML("done", "box"))
-	f.rt.add(managed("c1", "web", "running"))
-	f.rt.add(managed("c2", "done", "exited"))
-	f.rt.exec = func(context.Context, string, []string) (docker.ExecResult, error) {
+	f.rt.Add(managed("c1", "web", "running"))
+	f.rt.Add(managed("c2", "done", "exited"))
+	f.rt.ExecFunc = func(context.Context, string, []string) (docker.ExecResult, error) {
 		t.Error("exec ran on bad input")
 		return docker.ExecResult{}, nil
 	}
@@ -75,9 +76,9 @@ func TestExecBadInput(t *testing.T) {
 func execFixture(t *testing.T, opts ...func(*api.Deps)) (f *fixture, started chan struct{}, ended chan error) {
 	f = newFixture(t, opts...)
 	f.apply(specYAML("web", "box"))
-	f.rt.add(managed("c1", "web", "running"))
+	f.rt.Add(managed("c1", "web", "running"))
 	started, ended = make(chan struct{}, 100), make(chan error, 100)
-	f.rt.exec = func(ctx context.Context, _ string, cmd []string) (docker.ExecResult, error) {
+	f.rt.ExecFunc = func(ctx context.Context, _ string, cmd []string) (docker.ExecResult, error) {
 		if cmd[0] == "true" {
 			return docker.ExecResult{}, nil
 		}
@@ -170,13 +171,15 @@ func TestInspect(t *testing.T) {
 	f.apply(specYAML("web", "box"))
 	stray := managed("old", "web", "exited")
 	stray.Name = "reconciler-web-old"
-	f.rt.add(stray)
-	f.rt.add(managed("c1", "web", "running"))
+	f.rt.Add(stray)
+	running := managed("c1", "web", "running")
+	running.Pid = 42
+	f.rt.Add(running)
 	c, err := f.c.Inspect(t.Context(), "web")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ID != "c1" || c.Pid != 42 || c.Labels[docker.LabelSpec] != "web" {
+	if c.ID != "c1" || c.Pid != 42 || c.Labels[ownership.LabelSpec] != "web" {
 		t.Fatalf("inspect %+v, want the container with the spec's name", c)
 	}
 	_, err = f.c.Inspect(t.Context(), "nope")
@@ -203,7 +206,7 @@ func TestDockerNotConnected(t *testing.T) {
 		}
 	}
 	f.dockerUp.Store(true)
-	f.rt.add(managed("c1", "web", "running"))
+	f.rt.Add(managed("c1", "web", "running"))
 	if _, err := f.c.Inspect(t.Context(), "web"); err != nil {
 		t.Fatalf("once connected: %v", err)
 	}
@@ -218,7 +221,7 @@ func TestContainerWithoutItsNameIsTheNewest(t *testing.T) {
 	for i, age := range []int{2, 0, 1} {
 		c := managed(fmt.Sprintf("c%d", i), "web", "exited")
 		c.Name, c.Created = fmt.Sprintf("renamed%d", i), base.Add(-time.Duration(age)*time.Hour)
-		f.rt.add(c)
+		f.rt.Add(c)
 	}
 	c, err := f.c.Inspect(t.Context(), "web")
 	if err != nil || c.ID != "c1" {

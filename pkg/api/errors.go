@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/containerd/errdefs"
+
 	"github.com/reconciler/reconciler/pkg/spec"
-	"github.com/reconciler/reconciler/pkg/store"
 )
 
 // Error is the JSON body of every error answer. Field is a spec's field
@@ -27,8 +27,9 @@ type Error struct {
 	Errors []spec.FieldError `json:"errors,omitempty"`
 }
 
-// Kinds of problems the API finds itself; statusOf maps them, with the
-// store's and Docker's sentinels, to status codes.
+// Kinds of problems the API finds itself; statusOf maps them, with
+// containerd's errdefs kinds (which the store and the Docker layer wrap),
+// to status codes.
 var (
 	errBadRequest   = errors.New("bad request")
 	errNoRoute      = errors.New("no such endpoint")
@@ -53,11 +54,11 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, docker.ErrNotFound), errors.Is(err, errNoRoute):
+	case errdefs.IsNotFound(err), errors.Is(err, errNoRoute):
 		return http.StatusNotFound
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed
-	case errors.Is(err, store.ErrConflict), errors.Is(err, docker.ErrConflict):
+	case errdefs.IsConflict(err):
 		return http.StatusConflict
 	case errors.Is(err, errMediaType):
 		return http.StatusUnsupportedMediaType
@@ -65,7 +66,7 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, errTooLong):
 		return http.StatusGatewayTimeout
-	case errors.Is(err, docker.ErrUnavailable):
+	case errdefs.IsUnavailable(err):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -48,3 +48,6 @@ func SetApplyTurnHook(f func()) (restore func()) {
 	testHookApplyTurn = f
 	return func() { testHookApplyTurn = func() {} }
 }
+
+// StatusOf is the one mapping of errors to status codes.
+var StatusOf = statusOf

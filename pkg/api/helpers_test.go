@@ -16,7 +16,9 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/docker/dockertest"
 	"github.com/reconciler/reconciler/pkg/events"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/source"
 	"github.com/reconciler/reconciler/pkg/store"
 )
@@ -28,7 +30,7 @@ type fixture struct {
 	t        *testing.T
 	st       *store.Store
 	rec      *events.Recorder
-	rt       *fakeRuntime
+	rt       *dockertest.Runtime
 	dockerUp atomic.Bool
 	url      string
 	c        *api.Client
@@ -48,12 +50,12 @@ func newFixture(t *testing.T, opts ...func(*api.Deps)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	f := &fixture{t: t, st: st, rt: &fakeRuntime{}, ended: make(chan string, 1000)}
+	f := &fixture{t: t, st: st, rt: dockertest.New(), ended: make(chan string, 1000)}
 	f.rec = events.NewRecorder(st, slog.New(slog.DiscardHandler))
 	f.dockerUp.Store(true)
 	d := api.Deps{
 		Store: st, Recorder: f.rec, Instance: instance, Version: "1.2.3",
-		Runtime: func() docker.Runtime {
+		Runtime: func() api.Runtime {
 			if f.dockerUp.Load() {
 				return f.rt
 			}
@@ -173,5 +175,5 @@ func apiError(t *testing.T, err error, status int) *api.APIError {
 // managed is a container the agent instance owns for spec.
 func managed(id, spec, state string) docker.Container {
 	return docker.Container{ID: id, Name: "reconciler-" + spec, Image: "box", State: state,
-		Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: instance, docker.LabelSpec: spec}}
+		Labels: map[string]string{ownership.LabelManaged: "true", ownership.LabelInstance: instance, ownership.LabelSpec: spec}}
 }

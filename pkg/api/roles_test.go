@@ -266,8 +266,8 @@ func TestStreamsOutliveServerDeadlines(t *testing.T) {
 			}
 		}
 	})
-	f.rt.add(managed("c1", "web", "running"))
-	f.rt.exec = func(context.Context, string, []string) (docker.ExecResult, error) {
+	f.rt.Add(managed("c1", "web", "running"))
+	f.rt.ExecFunc = func(context.Context, string, []string) (docker.ExecResult, error) {
 		time.Sleep(slow)
 		return docker.ExecResult{ExitCode: 3}, nil
 	}

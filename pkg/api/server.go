@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/events"
 	"github.com/reconciler/reconciler/pkg/source"
 	"github.com/reconciler/reconciler/pkg/spec"
@@ -42,7 +41,7 @@ type Deps struct {
 	// Runtime returns the Docker runtime, or nil while the daemon is not
 	// connected: logs, exec and inspect answer 503 meanwhile, everything
 	// else works from the store.
-	Runtime func() docker.Runtime
+	Runtime func() Runtime
 	// Policy is the policy in force, read at every apply.
 	Policy *spec.CurrentPolicy
 	// Changed is told each spec name applied or deleted.
@@ -99,7 +98,7 @@ func NewHandler(d Deps) http.Handler {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	if d.Runtime == nil {
-		d.Runtime = func() docker.Runtime { return nil }
+		d.Runtime = func() Runtime { return nil }
 	}
 	d.Log = d.Log.With("component", "api")
 	s := &server{Deps: d, applies: make(chan struct{}, d.MaxApplies), execs: make(chan struct{}, d.ExecMaxConcurrent)}
@@ -253,11 +252,13 @@ func (s *server) version(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) fileErrors(w http.ResponseWriter, r *http.Request) error {
-	out := []source.FileError{}
+	out := []FileError{}
 	if s.FileErrors != nil {
-		out = append(out, s.FileErrors()...)
+		for _, e := range s.FileErrors() {
+			out = append(out, FileError(e))
+		}
 	}
-	slices.SortFunc(out, func(a, b source.FileError) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(out, func(a, b FileError) int { return strings.Compare(a.Path, b.Path) })
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -179,8 +179,11 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) error {
 
 func view(rec store.Record, st *model.Status) SpecView {
 	return SpecView{Name: rec.Spec.Metadata.Name, Spec: rec.Spec, Hash: rec.Hash,
-		Source: rec.Source, UpdatedAt: rec.UpdatedAt, Status: st}
+		Source: sourceView(rec.Source), UpdatedAt: rec.UpdatedAt, Status: st}
 }
+
+// sourceView is the wire form of a spec's source.
+func sourceView(s store.Source) Source { return Source{Kind: SourceKind(s.Kind), Path: s.Path} }
 
 func (s *server) get(w http.ResponseWriter, r *http.Request, name string) error {
 	rec, err := s.Store.GetSpec(name)

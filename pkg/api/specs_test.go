@@ -223,6 +223,10 @@ func TestFileSpecsAreReadOnly(t *testing.T) {
 	if rec, err := f.st.GetSpec("web"); err != nil || rec.Spec.Spec.Image != "box:1" || rec.Source.Kind != store.SourceFile {
 		t.Fatalf("file spec changed: %+v %v", rec, err)
 	}
+	v, err := f.c.Get(t.Context(), "web")
+	if err != nil || v.Source != (api.Source{Kind: api.SourceFile, Path: "/etc/reconciler/specs/web.yaml"}) {
+		t.Fatalf("get of a file spec: source %+v, %v", v.Source, err)
+	}
 	if c := f.takeChanged(); len(c) != 0 {
 		t.Fatalf("controller told %v", c)
 	}
@@ -235,7 +239,7 @@ func TestGetAndList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Name != "web" || v.Spec.Spec.Image != "box:1" || v.Source.Kind != store.SourceAPI || v.Status != nil || v.UpdatedAt.IsZero() {
+	if v.Name != "web" || v.Spec.Spec.Image != "box:1" || v.Source.Kind != api.SourceAPI || v.Status != nil || v.UpdatedAt.IsZero() {
 		t.Fatalf("get before any status: %+v", v)
 	}
 	st := model.Status{Name: "web", Phase: model.PhaseRunning, ContainerID: "abc", Restarts: 2}

@@ -14,6 +14,7 @@ import (
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
@@ -157,10 +158,10 @@ func TestEventsFollowResumesAfterDrop(t *testing.T) {
 func TestLogs(t *testing.T) {
 	f := newFixture(t)
 	f.apply(specYAML("web", "box"))
-	log := f.rt.add(managed("c1", "web", "running"))
-	log.write(stdcopy.Stdout, "2025-01-02T03:04:05.000000006Z one\n2025-01-02T03:04:06Z two\n")
-	log.write(stdcopy.Stderr, "2025-01-02T03:04:07Z oops\n")
-	log.write(stdcopy.Stdout, "2025-01-02T03:04:08Z no newline")
+	log := f.rt.Add(managed("c1", "web", "running"))
+	log.Write(stdcopy.Stdout, "2025-01-02T03:04:05.000000006Z one\n2025-01-02T03:04:06Z two\n")
+	log.Write(stdcopy.Stderr, "2025-01-02T03:04:07Z oops\n")
+	log.Write(stdcopy.Stdout, "2025-01-02T03:04:08Z no newline")
 	var lines []api.LogLine
 	err := f.c.Logs(t.Context(), "web", api.LogQuery{Tail: "10", Since: "2025-01-01T00:00:00Z", Timestamps: true},
 		func(l api.LogLine) error { lines = append(lines, l); return nil })
@@ -180,12 +181,12 @@ func TestLogs(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("lines\n%q\nwant\n%q", got, want)
 	}
-	opts := f.rt.lastOpts
+	opts := f.rt.LastLogOptions()
 	if opts.Tail != "10" || !opts.Timestamps || opts.Follow || !opts.Since.Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("docker asked with %+v", opts)
 	}
-	sel := f.rt.lastSel
-	if len(sel) != 3 || sel[docker.LabelManaged] != "true" || sel[docker.LabelInstance] != instance || sel[docker.LabelSpec] != "web" {
+	sel := f.rt.LastSelector()
+	if len(sel) != 3 || sel[ownership.LabelManaged] != "true" || sel[ownership.LabelInstance] != instance || sel[ownership.LabelSpec] != "web" {
 		t.Fatalf("containers looked up by %v, want the ownership labels", sel)
 	}
 }
@@ -193,8 +194,8 @@ func TestLogs(t *testing.T) {
 func TestLogsSplitsLongLines(t *testing.T) {
 	f := newFixture(t)
 	f.apply(specYAML("web", "box"))
-	log := f.rt.add(managed("c1", "web", "running"))
-	log.write(stdcopy.Stdout, strings.Repeat("é", api.MaxLogLine)+"\nshort\n")
+	log := f.rt.Add(managed("c1", "web", "running"))
+	log.Write(stdcopy.Stdout, strings.Repeat("é", api.MaxLogLine)+"\nshort\n")
 	var lines []string
 	err := f.c.Logs(t.Context(), "web", api.LogQuery{}, func(l api.LogLine) error { lines = append(lines, l.Line); return nil })
 	if err != nil {
@@ -208,8 +209,8 @@ func TestLogsSplitsLongLines(t *testing.T) {
 			t.Fatalf("piece of %d bytes", len(l))
 		}
 	}
-	if f.rt.lastOpts.Tail != "all" {
-		t.Fatalf("default tail %q, want all", f.rt.lastOpts.Tail)
+	if f.rt.LastLogOptions().Tail != "all" {
+		t.Fatalf("default tail %q, want all", f.rt.LastLogOptions().Tail)
 	}
 }
 
@@ -218,8 +219,8 @@ func TestLogsSplitsLongLines(t *testing.T) {
 func TestLogsFollow(t *testing.T) {
 	f := newFixture(t)
 	f.apply(specYAML("web", "box"))
-	log := f.rt.add(managed("c1", "web", "running"))
-	log.write(stdcopy.Stdout, "before\n")
+	log := f.rt.Add(managed("c1", "web", "running"))
+	log.Write(stdcopy.Stdout, "before\n")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	lines := make(chan api.LogLine, 10)
@@ -239,14 +240,14 @@ func TestLogsFollow(t *testing.T) {
 	if l := nextLine(); l.Line != "before" {
 		t.Fatalf("backlog %+v", l)
 	}
-	log.write(stdcopy.Stderr, "live\n")
+	log.Write(stdcopy.Stderr, "live\n")
 	if l := nextLine(); l.Line != "live" || l.Stream != api.Stderr {
 		t.Fatalf("live %+v", l)
 	}
 	cancel()
 	<-done
 	select {
-	case <-log.closed:
+	case <-log.Closed():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the daemon's log stream was not closed after the client left")
 	}
@@ -256,17 +257,17 @@ func TestLogsFollow(t *testing.T) {
 func TestLogsEndWhenTheContainerStops(t *testing.T) {
 	f := newFixture(t)
 	f.apply(specYAML("web", "box"))
-	log := f.rt.add(managed("c1", "web", "running"))
+	log := f.rt.Add(managed("c1", "web", "running"))
 	got := make(chan string, 10)
 	done := make(chan error, 1)
 	go func() {
 		done <- f.c.Logs(t.Context(), "web", api.LogQuery{Follow: true}, func(l api.LogLine) error { got <- l.Line; return nil })
 	}()
-	log.write(stdcopy.Stdout, "last words\n")
+	log.Write(stdcopy.Stdout, "last words\n")
 	if l := <-got; l != "last words" {
 		t.Fatalf("line %q", l)
 	}
-	log.end()
+	log.End()
 	if err := <-done; err != nil {
 		t.Fatalf("a finished stream is not an error: %v", err)
 	}
@@ -275,7 +276,7 @@ func TestLogsEndWhenTheContainerStops(t *testing.T) {
 func TestLogsBadInput(t *testing.T) {
 	f := newFixture(t)
 	f.apply(specYAML("web", "box"))
-	f.rt.add(managed("c1", "web", "running"))
+	f.rt.Add(managed("c1", "web", "running"))
 	for q, field := range map[string]string{
 		"tail=-1": "tail", "tail=ten": "tail", "since=yesterday": "since", "follow=yes!": "follow", "timestamps=2": "timestamps",
 	} {
@@ -290,8 +291,8 @@ func TestLogsBadInput(t *testing.T) {
 	// A container holding the name without this agent's labels is not
 	// the spec's.
 	f.apply(specYAML("db", "box"))
-	f.rt.add(docker.Container{ID: "foreign", Name: "reconciler-db", State: "running",
-		Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: "other-agent", docker.LabelSpec: "db"}})
+	f.rt.Add(docker.Container{ID: "foreign", Name: "reconciler-db", State: "running",
+		Labels: map[string]string{ownership.LabelManaged: "true", ownership.LabelInstance: "other-agent", ownership.LabelSpec: "db"}})
 	st := model.Status{Name: "db", Phase: model.PhaseBackoff, Message: "waiting 10s"}
 	if _, _, err := f.st.Commit(store.Change{Status: &st}); err != nil {
 		t.Fatal(err)
@@ -305,19 +306,19 @@ func TestLogsBadInput(t *testing.T) {
 func TestSinceAsDuration(t *testing.T) {
 	f := newFixture(t)
 	f.apply(specYAML("web", "box"))
-	f.rt.add(managed("c1", "web", "running"))
+	f.rt.Add(managed("c1", "web", "running"))
 	before := time.Now()
 	if err := f.c.Logs(t.Context(), "web", api.LogQuery{Since: "10m"}, func(api.LogLine) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	since := f.rt.lastOpts.Since
+	since := f.rt.LastLogOptions().Since
 	if since.Before(before.Add(-10*time.Minute-time.Second)) || since.After(time.Now().Add(-10*time.Minute)) {
 		t.Fatalf("since 10m gave %v", since)
 	}
 	if err := f.c.Logs(t.Context(), "web", api.LogQuery{Since: "1700000000"}, func(api.LogLine) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if !f.rt.lastOpts.Since.Equal(time.Unix(1700000000, 0)) {
-		t.Fatalf("since unix gave %v", f.rt.lastOpts.Since)
+	if !f.rt.LastLogOptions().Since.Equal(time.Unix(1700000000, 0)) {
+		t.Fatalf("since unix gave %v", f.rt.LastLogOptions().Since)
 	}
 }

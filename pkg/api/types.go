@@ -5,7 +5,6 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/spec"
-	"github.com/reconciler/reconciler/pkg/store"
 )
 
 // Version answers GET /v1/version.
@@ -44,9 +43,51 @@ type SpecView struct {
 	Name      string        `json:"name"`
 	Spec      *spec.Spec    `json:"spec"`
 	Hash      string        `json:"hash"`
-	Source    store.Source  `json:"source"`
+	Source    Source        `json:"source"`
 	UpdatedAt time.Time     `json:"updatedAt"`
 	Status    *model.Status `json:"status,omitempty"`
+}
+
+// SourceKind says where a spec came from.
+type SourceKind string
+
+const (
+	// SourceFile is a spec from the agent's spec directory: read-only
+	// through the API.
+	SourceFile SourceKind = "file"
+	SourceAPI  SourceKind = "api"
+)
+
+// Source is where a spec came from; Path is the file of a file spec.
+type Source struct {
+	Kind SourceKind `json:"kind"`
+	Path string     `json:"path,omitempty"`
+}
+
+// FileError is a spec file the agent refused (GET /v1/errors): its last
+// good specs, if any, stay in force.
+type FileError struct {
+	Path  string    `json:"path"`
+	Error string    `json:"error"`
+	Since time.Time `json:"since"`
+}
+
+// Container is a spec's container as Docker sees it (GET
+// /v1/specs/{name}/inspect).
+type Container struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"` // without the leading slash
+	Image      string            `json:"image"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	State      string            `json:"state"` // created, running, paused, restarting, removing, exited, dead
+	Created    time.Time         `json:"created"`
+	ExitCode   int               `json:"exitCode"`
+	OOMKilled  bool              `json:"oomKilled"`
+	Error      string            `json:"error,omitempty"`
+	StartedAt  time.Time         `json:"startedAt,omitempty"`
+	FinishedAt time.Time         `json:"finishedAt,omitempty"`
+	Health     string            `json:"health,omitempty"` // starting, healthy, unhealthy or empty
+	Pid        int               `json:"pid,omitempty"`
 }
 
 // Deleted answers DELETE /v1/specs/{name}.

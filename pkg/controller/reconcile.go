@@ -17,6 +17,7 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/spec"
 	"github.com/reconciler/reconciler/pkg/store"
 )
@@ -47,9 +48,10 @@ const (
 	maxSteps = 8
 )
 
-// ContainerName is the deterministic name of a spec's container: a crash
-// between create and record can never leave two.
-func ContainerName(spec string) string { return "reconciler-" + spec }
+// ContainerName is the deterministic name of a spec's container.
+//
+// Deprecated: use ownership.ContainerName, the one definition.
+func ContainerName(spec string) string { return ownership.ContainerName(spec) }
 
 // Reconcile drives one spec a step at a time towards its desired state.
 func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error) {

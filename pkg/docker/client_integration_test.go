@@ -1,8 +1,13 @@
+//go:build docker
+
 package docker
 
 // These tests run against the local Docker daemon and the project's box
 // image (cmd/box, built by images.EnsureBox). Every container they create is
 // labelled reconciler.test=docker and removed by the test that created it.
+// They build only with -tags docker (make unit sets it), so that
+// go test ./pkg/... stays hermetic; with the tag and no daemon they fail
+// saying so.
 
 import (
 	"bufio"
@@ -23,6 +28,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/reconciler/reconciler/pkg/images"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/spec"
 )
 
@@ -90,7 +96,7 @@ func create(t *testing.T, c *Client, s *spec.Spec, extra map[string]string) test
 	_, _ = rand.Read(b)
 	run := hex.EncodeToString(b)
 	name := "reconciler-test-docker-" + run
-	labels := map[string]string{testLabel: testOwner, runLabel: run, LabelSpec: s.Metadata.Name, LabelSpecHash: "h-" + run}
+	labels := map[string]string{testLabel: testOwner, runLabel: run, ownership.LabelSpec: s.Metadata.Name, ownership.LabelSpecHash: "h-" + run}
 	for k, v := range extra {
 		labels[k] = v
 	}

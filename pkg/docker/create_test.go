@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/spec"
 )
 
@@ -97,11 +98,11 @@ func TestBuildConfigTranslation(t *testing.T) {
 	}, {
 		name: "ownership labels win over the spec's",
 		edit: func(s *spec.Spec, r *CreateRequest) {
-			s.Metadata.Labels = map[string]string{"team": "a", LabelSpec: "forged"}
-			r.Labels = map[string]string{LabelManaged: "true", LabelSpec: "web"}
+			s.Metadata.Labels = map[string]string{"team": "a", ownership.LabelSpec: "forged"}
+			r.Labels = map[string]string{ownership.LabelManaged: "true", ownership.LabelSpec: "web"}
 		},
 		verify: func(t *testing.T, cfg *container.Config, _ *container.HostConfig, _ *network.NetworkingConfig) {
-			eq(t, "labels", cfg.Labels, map[string]string{"team": "a", LabelManaged: "true", LabelSpec: "web"})
+			eq(t, "labels", cfg.Labels, map[string]string{"team": "a", ownership.LabelManaged: "true", ownership.LabelSpec: "web"})
 		},
 	}, {
 		name: "stop signal, working dir and user",

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/events"
+
+	"github.com/reconciler/reconciler/pkg/ownership"
 )
 
 func TestEventOf(t *testing.T) {
@@ -16,7 +18,7 @@ func TestEventOf(t *testing.T) {
 		Type: events.ContainerEventType, Action: "die",
 		Actor: events.Actor{ID: "c1", Attributes: map[string]string{
 			"name": "web", "image": "reconciler/box:latest", "exitCode": "137",
-			LabelSpec: "web", "team": "a",
+			ownership.LabelSpec: "web", "team": "a",
 		}},
 		Time: at.Unix(), TimeNano: at.UnixNano(),
 	})
@@ -26,7 +28,7 @@ func TestEventOf(t *testing.T) {
 	got.Time = time.Time{}
 	eq(t, "event", got, Event{
 		Action: "die", ContainerID: "c1", ExitCode: "137",
-		Labels: map[string]string{LabelSpec: "web", "team": "a"},
+		Labels: map[string]string{ownership.LabelSpec: "web", "team": "a"},
 	})
 	eq(t, "health action", eventOf(events.Message{Action: "health_status: unhealthy"}).Action, "health_status: unhealthy")
 }

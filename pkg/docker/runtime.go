@@ -5,28 +5,34 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/ownership"
 	"github.com/reconciler/reconciler/pkg/spec"
 )
 
-// Labels put on every container the agent creates. Ownership is decided by
-// them, never by a container's name alone.
+// The ownership labels, kept here only so that pkg/controller compiles
+// until it takes them from pkg/ownership.
+//
+// Deprecated: use the constants of pkg/ownership.
 const (
-	LabelManaged  = "reconciler.managed"
-	LabelSpec     = "reconciler.spec"
-	LabelSpecHash = "reconciler.spec-hash"
-	LabelInstance = "reconciler.instance"
+	LabelManaged  = ownership.LabelManaged
+	LabelSpec     = ownership.LabelSpec
+	LabelSpecHash = ownership.LabelSpecHash
+	LabelInstance = ownership.LabelInstance
 )
 
-// Sentinel errors; implementations wrap them with %w.
+// Sentinel errors; implementations wrap them with %w. They are containerd's
+// errdefs kinds, the same values pkg/store wraps, so errdefs.IsNotFound
+// (or errors.Is with either package's name) holds across both layers.
 var (
-	ErrNotFound    = errors.New("not found")
-	ErrConflict    = errors.New("conflict")
-	ErrUnavailable = errors.New("docker daemon unavailable")
+	ErrNotFound    = errdefs.ErrNotFound
+	ErrConflict    = errdefs.ErrConflict
+	ErrUnavailable = errdefs.ErrUnavailable.WithMessage("docker daemon unavailable")
 )
 
 // Container is what the agent observes of one container.

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/ownership"
 )
 
 // fallbackTimeout bounds the inspect that stands in for a failed wait.
@@ -76,8 +77,8 @@ func (c *Client) Wait(ctx context.Context, id string) (model.ContainerExit, erro
 func exitOf(ct Container) model.ContainerExit {
 	exit := model.ContainerExit{
 		ContainerID: ct.ID,
-		SpecName:    ct.Labels[LabelSpec],
-		SpecHash:    ct.Labels[LabelSpecHash],
+		SpecName:    ct.Labels[ownership.LabelSpec],
+		SpecHash:    ct.Labels[ownership.LabelSpecHash],
 		ExitCode:    ct.ExitCode,
 		Signal:      SignalName(ct.ExitCode),
 		OOMKilled:   ct.OOMKilled,

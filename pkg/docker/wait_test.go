@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/events"
 
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/ownership"
 )
 
 var (
@@ -28,7 +29,7 @@ func exited(code int, oom bool) container.State {
 }
 
 func TestWait(t *testing.T) {
-	labels := map[string]string{LabelSpec: "web", LabelSpecHash: "abc123"}
+	labels := map[string]string{ownership.LabelSpec: "web", ownership.LabelSpecHash: "abc123"}
 	running := container.State{Status: "running", Running: true, Pid: 42,
 		StartedAt: started.Format(time.RFC3339Nano), FinishedAt: "0001-01-01T00:00:00Z"}
 	gone := func(context.Context, string) (container.InspectResponse, error) {

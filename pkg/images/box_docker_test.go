@@ -1,4 +1,10 @@
+//go:build docker
+
 package images
+
+// This test builds the box image on the local Docker daemon. It builds only
+// with -tags docker (make unit sets it), so that go test ./pkg/... stays
+// hermetic; with the tag and no daemon it fails saying so.
 
 import (
 	"bytes"

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/reconciler/reconciler/pkg/ownership"
 )
 
 // signals are the stop signals a spec may name.
@@ -71,12 +73,11 @@ var (
 	netName    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
-// reservedLabels are the ownership labels the agent sets on its containers
-// (pkg/docker's Label* constants, which import this package); a spec may not
-// set them.
+// reservedLabels are the ownership labels the agent sets on its containers;
+// a spec may not set them.
 var reservedLabels = map[string]bool{
-	"reconciler.managed": true, "reconciler.spec": true,
-	"reconciler.spec-hash": true, "reconciler.instance": true,
+	ownership.LabelManaged: true, ownership.LabelSpec: true,
+	ownership.LabelSpecHash: true, ownership.LabelInstance: true,
 }
 
 // NameTaken is the error for a spec in file whose name another file,

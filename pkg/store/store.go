@@ -7,12 +7,17 @@ import (
 	"os"
 	"time"
 
+	"github.com/containerd/errdefs"
 	bolt "go.etcd.io/bbolt"
 )
 
+// Sentinel errors; the store wraps them with %w and context. ErrNotFound
+// and ErrConflict are containerd's errdefs kinds, the same values pkg/docker
+// wraps, so that errdefs.IsNotFound and errdefs.IsConflict (or errors.Is
+// with either package's name) hold across both layers.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("conflict")
+	ErrNotFound = errdefs.ErrNotFound
+	ErrConflict = errdefs.ErrConflict
 	ErrLocked   = errors.New("state file is locked by another process")
 	ErrCorrupt  = errors.New("state file is corrupt")
 )
