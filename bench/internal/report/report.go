@@ -414,7 +414,12 @@ func (r *Results) HasFailures() bool { return len(r.failures()) > 0 || len(r.Fai
 // the agent process.
 func (r *Results) Markdown(w io.Writer) {
 	cell := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", "\\|"), "\n", " ") }
-	fmt.Fprintf(w, "Run %s, %s, flags %v.\n\n", r.RunID, r.Started.Format(time.DateOnly), r.Flags)
+	flags := make([]string, 0, len(r.Flags))
+	for k, v := range r.Flags {
+		flags = append(flags, fmt.Sprintf("%s=%v", k, v))
+	}
+	slices.Sort(flags)
+	fmt.Fprintf(w, "Run %s, %s, %s.\n\n", r.RunID, r.Started.Format(time.DateOnly), strings.Join(flags, " "))
 	fmt.Fprintln(w, "| verdict | scenario | case | metric | agent, median [min–max] | baselines, same run (ratio agent/baseline) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for i := range r.Rows {

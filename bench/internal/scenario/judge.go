@@ -78,9 +78,19 @@ func overRaw(target string, row *report.Row, b *report.Series, over float64) sta
 	}
 	a, base := row.Agent.Summary.Median, b.Summary.Median
 	c = stats.AtMost(target, row.Agent.Summary, base+over, "ms")
-	c.Detail = fmt.Sprintf("agent p50 %s, %s p50 %s: %+.1f ms against at most +%.0f ms",
-		stats.Format(a, "ms"), b.Name, stats.Format(base, "ms"), a-base, over)
+	c.Detail = fmt.Sprintf("agent p50 %s, %s p50 %s: %s ms against at most +%.0f ms",
+		stats.Format(a, "ms"), b.Name, stats.Format(base, "ms"), delta(a-base, over), over)
 	return c
+}
+
+// delta prints d to 0.1 ms, or finer where that would round it onto the
+// limit and make a MISS read like a PASS.
+func delta(d, limit float64) string {
+	s := fmt.Sprintf("%+.1f", d)
+	if d != limit && s == fmt.Sprintf("%+.1f", limit) {
+		s = fmt.Sprintf("%+.3f", d)
+	}
+	return s
 }
 
 func judgeChange(r *report.Results) stats.Check {
@@ -108,7 +118,7 @@ func judgeCrash(r *report.Results) []stats.Check {
 	if b := row.Baseline(DockerdRP); b != nil && b.Summary.N > 0 && row.Agent.Summary.N > 0 {
 		a, d := row.Agent.Summary.Median, b.Summary.Median
 		native = stats.Below(tNative, row.Agent.Summary, d, "ms")
-		native.Detail = fmt.Sprintf("agent p50 %s, %s p50 %s: %+.1f ms against below 0", stats.Format(a, "ms"), b.Name, stats.Format(d, "ms"), a-d)
+		native.Detail = fmt.Sprintf("agent p50 %s, %s p50 %s: %s ms against below 0", stats.Format(a, "ms"), b.Name, stats.Format(d, "ms"), delta(a-d, 0))
 	}
 	return []stats.Check{finish(r, loop, row), finish(r, native, row)}
 }

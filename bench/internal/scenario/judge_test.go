@@ -35,6 +35,7 @@ func TestJudgeCrashAgainstBothBaselinesOfTheSameRun(t *testing.T) {
 		{"within loop + 20 ms and below dockerd", 615, stats.Pass, stats.Pass},
 		{"exactly loop + 20 ms is at most", 620, stats.Pass, stats.Pass},
 		{"loop + 21 ms", 621, stats.Miss, stats.Pass},
+		{"a hair over loop + 20 ms", 620.01, stats.Miss, stats.Pass},
 		{"equal to dockerd is not below it", 650, stats.Miss, stats.Miss},
 	}
 	for _, tt := range tests {
@@ -48,6 +49,9 @@ func TestJudgeCrashAgainstBothBaselinesOfTheSameRun(t *testing.T) {
 			// Each verdict prints its figure and its baseline.
 			if !strings.Contains(loop.Detail, "raw restart-on-die loop p50 600 ms") || !strings.Contains(nat.Detail, "dockerd on-failure p50 650 ms") {
 				t.Errorf("details lack the baselines: %q; %q", loop.Detail, nat.Detail)
+			}
+			if tt.wantLoop == stats.Miss && strings.Contains(loop.Detail, "+20.0 ms") {
+				t.Errorf("a MISS reads like the limit: %q", loop.Detail)
 			}
 			if loop.Row != r.Rows[0].Key() {
 				t.Errorf("check tied to row %q, want %q", loop.Row, r.Rows[0].Key())
