@@ -47,8 +47,10 @@ soak: build
 	RECONCILER_SOAK=1 $(GO) test -v -count=1 -timeout 90m ./test/e2e/... -ginkgo.v -ginkgo.label-filter=faults
 
 # Benchmarks against the local Docker daemon, with every baseline measured
-# in the same run; writes bench/results/{results.json,results.png,
-# controlplane.txt}. BENCHFLAGS=--quick for a smoke run.
+# in the same run, judged against issue 13's targets (PASS/MISS with the
+# figures; a failed sample is a MISS); writes bench/results/{results.json,
+# results.md,results.png,controlplane.txt}. BENCHFLAGS=--quick for a smoke
+# run, which writes to bench/results/quick/ (git-ignored) instead.
 bench:
 	@command -v docker-compose >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; }
 	cd bench && $(GO) run ./cmd/reconbench $(BENCHFLAGS)

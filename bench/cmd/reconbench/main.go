@@ -27,7 +27,6 @@ import (
 	"github.com/reconciler/reconciler/bench/internal/harness"
 	"github.com/reconciler/reconciler/bench/internal/report"
 	"github.com/reconciler/reconciler/bench/internal/scenario"
-	"github.com/reconciler/reconciler/bench/internal/stats"
 )
 
 var allScenarios = []string{"cold", "change", "crash", "restart", "idle", "ledger", "controlplane"}
@@ -63,8 +62,8 @@ func parseFlags(args []string) (config, error) {
 	n := fs.String("n", "10,50,100", "numbers of specs for cold convergence; the largest also sizes the restart and idle fleet")
 	reps := fs.Int("reps", 3, "repetitions of every measurement")
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run")
-	out := fs.String("out", "", "directory for results.json, results.png and controlplane.txt (default: the bench module's results/)")
-	quick := fs.Bool("quick", false, "smoke test: N=5, one repetition, a 10 s idle window")
+	out := fs.String("out", "", "directory for results.json, results.md, results.png and controlplane.txt (default: the bench module's results/, or results/quick/ with --quick)")
+	quick := fs.Bool("quick", false, "smoke test: N=5, one repetition, a 10 s idle window; writes to results/quick/ unless --out says otherwise")
 	idle := fs.Duration("idle-window", time.Minute, "idle measurement window")
 	render := fs.Bool("render", false, "measure nothing: print the table of --out's results.json and redraw its chart")
 	if err := fs.Parse(args); err != nil {
@@ -112,7 +111,7 @@ func render(cfg config) error {
 		if err != nil {
 			return err
 		}
-		cfg.out = filepath.Join(repo, "bench", "results")
+		cfg.out = defaultOut(repo, cfg.quick)
 	}
 	raw, err := os.ReadFile(filepath.Join(cfg.out, "results.json"))
 	if err != nil {
@@ -143,7 +142,7 @@ func run(cfg config) (err error) {
 		err = errors.Join(err, h.Close(cctx))
 	}()
 	if cfg.out == "" {
-		cfg.out = filepath.Join(h.Repo, "bench", "results")
+		cfg.out = defaultOut(h.Repo, cfg.quick)
 	}
 	fmt.Fprintf(os.Stderr, "reconbench run %s: building the agent and the box image\n", h.RunID)
 	if err := h.Prepare(ctx); err != nil {
@@ -157,20 +156,17 @@ func run(cfg config) (err error) {
 	}
 
 	failed := runScenarios(ctx, cfg, env)
-	h.KeepWork = len(failed) > 0 || env.Dropped > 0
+	h.KeepWork = res.HasFailures()
 	res.Duration = time.Since(started).Round(time.Second).String()
-	for _, c := range res.Checks {
-		if c.Verdict == stats.Miss {
-			res.Notef("MISS %s: %s", c.Target, c.Detail)
-		}
-	}
+	// The targets of issue 13 first, then the scenarios' own.
+	res.Checks = append(scenario.Judge(res), res.Checks...)
 	if err := res.Table(os.Stdout); err != nil {
 		return err
 	}
 	if err := res.Write(cfg.out); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "results written to %s (results.json, results.png)\n", cfg.out)
+	fmt.Fprintf(os.Stderr, "results written to %s (results.json, results.md, results.png)\n", cfg.out)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -192,7 +188,10 @@ func runScenarios(ctx context.Context, cfg config, e *scenario.Env) []string {
 		fmt.Fprintf(os.Stderr, "%s  scenario %s\n", time.Now().Format("15:04:05"), name)
 		if err := f(); err != nil {
 			failed = append(failed, name)
-			e.Res.Notef("scenario %s failed: %v", name, err)
+			if e.Res.Failed == nil {
+				e.Res.Failed = map[string]string{}
+			}
+			e.Res.Failed[name] = err.Error()
 			fmt.Fprintf(os.Stderr, "scenario %s failed: %v\n", name, err)
 		}
 	}
@@ -230,6 +229,15 @@ func runScenarios(ctx context.Context, cfg config, e *scenario.Env) []string {
 		try("controlplane", func() error { return scenario.ControlPlane(ctx, e, cfg.out) })
 	}
 	return failed
+}
+
+// defaultOut is where results go: a quick run's own directory, which git
+// ignores, so a smoke run never overwrites the results of a full one.
+func defaultOut(repo string, quick bool) string {
+	if quick {
+		return filepath.Join(repo, "bench", "results", "quick")
+	}
+	return filepath.Join(repo, "bench", "results")
 }
 
 // composeCommand finds docker-compose (v1 or the v2 standalone binary).

@@ -25,8 +25,6 @@ type Env struct {
 	Compose []string
 	Log     io.Writer
 	Res     *report.Results
-	// Dropped counts the samples left out because they failed.
-	Dropped int
 }
 
 // Names of the contenders, as the table and the chart show them.
@@ -36,6 +34,9 @@ const (
 	Compose   = "docker-compose"
 	RawLoop   = "raw restart-on-die loop"
 	DockerdRP = "dockerd on-failure"
+	// InProcess names the figures of the rows that run a part of the
+	// agent inside the benchmark, not the agent process.
+	InProcess = "in-process"
 )
 
 func (e *Env) logf(format string, args ...any) {
@@ -88,19 +89,32 @@ func seconds(d time.Duration) float64 { return d.Seconds() }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// measure runs one sample. A sample that fails (the shared daemon has bad
-// moments) is noted and counted as missing (NaN), which the summaries
-// leave out, instead of ending the scenario; only Ctrl-C ends it.
-func (e *Env) measure(ctx context.Context, what string, f func() (float64, error)) (float64, error) {
+// samples are one contender's samples in one measurement, in the order
+// taken.
+type samples struct {
+	vals     []float64
+	failures []string
+}
+
+func (s *samples) series(name string) report.Series {
+	return report.NewSeries(name, s.vals, s.failures...)
+}
+
+// measure takes one sample into s. A sample that fails (the shared daemon
+// has bad moments) does not end the scenario, and is not left out either:
+// it stays in place as NaN with its reason, and makes its row and every
+// target judged from it MISS. Only Ctrl-C ends the scenario.
+func (e *Env) measure(ctx context.Context, what string, s *samples, f func() (float64, error)) (float64, error) {
 	v, err := f()
 	switch {
 	case err == nil:
+		s.vals = append(s.vals, v)
 		return v, nil
 	case ctx.Err() != nil:
 		return math.NaN(), ctx.Err()
 	}
-	e.Dropped++
-	e.Res.Notef("%s: sample left out: %v", what, err)
-	e.logf("%s: sample left out: %v", what, err)
+	s.vals = append(s.vals, math.NaN())
+	s.failures = append(s.failures, fmt.Sprintf("%s: %v", what, err))
+	e.logf("%s: sample FAILED (counts as a miss): %v", what, err)
 	return math.NaN(), nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Summary is the median, min and max of a set of samples.
@@ -82,6 +83,26 @@ type Check struct {
 	Verdict Verdict `json:"verdict"`
 	// Detail gives the figures the verdict was drawn from.
 	Detail string `json:"detail"`
+	// Row names the table row the target judges (see report.Row.Key),
+	// so the table can show the verdict beside the figures.
+	Row string `json:"row,omitempty"`
+}
+
+// FailedSamples turns c into a MISS when any sample it rests on failed: a
+// failed sample is a sample that did not meet the target, not one to leave
+// out. The reasons go first in the detail, the figures of the samples that
+// did succeed after them.
+func (c Check) FailedSamples(reasons []string) Check {
+	if len(reasons) == 0 {
+		return c
+	}
+	c.Verdict = Miss
+	d := fmt.Sprintf("%d failed sample(s): %s", len(reasons), strings.Join(reasons, "; "))
+	if c.Detail != "" && c.Detail != "not measured" {
+		d += "; the others: " + c.Detail
+	}
+	c.Detail = d
+	return c
 }
 
 // AtMost passes when got <= limit; an empty summary is NA.
