@@ -10,7 +10,7 @@ import (
 
 	"github.com/reconciler/reconciler/bench/internal/harness"
 	"github.com/reconciler/reconciler/bench/internal/report"
-	"github.com/reconciler/reconciler/pkg/controller"
+	"github.com/reconciler/reconciler/pkg/ownership"
 )
 
 // latencySamples is how many samples the latency scenarios take per
@@ -32,7 +32,7 @@ func Change(ctx context.Context, e *Env) error {
 	defer e.clean(ctx, a)
 	name := e.H.RunID + "-chg"
 	file := name + ".yaml"
-	ctName := controller.ContainerName(name)
+	ctName := ownership.ContainerName(name)
 	specOf := func(v int) string {
 		return e.H.SpecYAML(name, sleepArgs, fmt.Sprintf("env: [{name: BENCH_VERSION, value: %q}]", fmt.Sprint(v)))
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/reconciler/reconciler/bench/internal/harness"
 	"github.com/reconciler/reconciler/bench/internal/report"
 	"github.com/reconciler/reconciler/bench/internal/stats"
-	"github.com/reconciler/reconciler/pkg/controller"
+	"github.com/reconciler/reconciler/pkg/ownership"
 )
 
 // crashArgs make a box container exit with code 1 a second after it
@@ -93,7 +93,7 @@ func (e *Env) crashAgent(ctx context.Context, a *harness.Agent, k int, before, a
 	if err := a.WriteSpec(name+".yaml", e.crashSpec(name)); err != nil {
 		return restart{}, err
 	}
-	ctName := controller.ContainerName(name)
+	ctName := ownership.ContainerName(name)
 	r, id, err := e.firstRestart(ctx, w, func(ev harness.Event) bool { return ev.Name == ctName }, nil)
 	if m1, serr := a.Scrape(ctx); err == nil && serr == nil {
 		*before, *after = add(*before, m0), add(*after, m1)
