@@ -76,16 +76,17 @@ type Options struct {
 
 // Controller owns the reconcile loop.
 type Controller struct {
-	rt    docker.Runtime
-	st    Store
-	pub   Publisher
-	opts  Options
-	log   *slog.Logger
-	m     *metrics.Metrics
-	queue *Queue
-	cache *cache
-	notes *notes
-	pulls *pulls
+	rt     docker.Runtime
+	st     Store
+	pub    Publisher
+	opts   Options
+	log    *slog.Logger
+	m      *metrics.Metrics
+	queue  *Queue
+	cache  *cache
+	notes  *notes
+	pulls  *pulls
+	ledger *ledger
 
 	mu        sync.Mutex
 	waiters   map[string]context.CancelFunc // container id -> its Wait
@@ -138,6 +139,7 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 		queue:     NewQueue(),
 		cache:     newCache(),
 		notes:     newNotes(),
+		ledger:    newLedger(st),
 		waiters:   map[string]context.CancelFunc{},
 		stopping:  map[string]bool{},
 		changedAt: map[string]time.Time{},

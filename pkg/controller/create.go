@@ -1,0 +1,200 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/spec"
+)
+
+// create makes the spec's container; on success s.o shows it, created.
+func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
+	name, d := s.name, s.d
+	ps := d.Spec.Spec
+	// Checked again here, not only when the spec came in: the policy may
+	// have been reloaded, and a bind source re-resolved now is the one
+	// Docker gets.
+	binds, refusal := c.opts.Policy.Get().Admit(d.Spec)
+	if len(refusal) > 0 {
+		s.d.Refused = refusal
+		s.a = refused(s.a, s.d, s.o, s.a.History)
+		return true, c.settle(s)
+	}
+	if ok, err := c.imageReady(ctx, s); !ok || err != nil {
+		return true, err
+	}
+	if d.SecretErr != "" {
+		return true, c.fail(s, "SecretUnavailable", d.SecretErr)
+	}
+	var env map[string]string
+	if d.secrets != nil {
+		env = d.secrets.env
+	}
+	files, err := c.writeSecretFiles(name, d)
+	if err != nil {
+		return true, c.fail(s, "SecretUnavailable", err.Error())
+	}
+	secOpt, err := inlineSeccompProfiles(ps.SecurityOpt)
+	if err != nil {
+		return true, c.fail(s, "SeccompProfileUnavailable", err.Error())
+	}
+	labels := map[string]string{
+		docker.LabelManaged:  "true",
+		docker.LabelSpec:     name,
+		docker.LabelSpecHash: d.Label(),
+		docker.LabelInstance: c.opts.Instance,
+		labelGrace:           ps.TerminationGracePeriod.Duration.String(),
+		labelStopSignal:      ps.StopSignal,
+	}
+	if d.Label() != d.Hash {
+		labels[labelDefinition] = d.Hash
+	}
+	cname := ContainerName(name)
+	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds})
+	c.cache.dirty(name)
+	if errors.Is(err, docker.ErrConflict) {
+		return true, c.conflict(ctx, s, cname)
+	}
+	if err != nil {
+		if errors.Is(err, docker.ErrUnavailable) {
+			return true, err
+		}
+		return true, c.fail(s, "CreateFailed", err.Error())
+	}
+	c.m.ContainerOperations.WithLabelValues("create").Inc()
+	ct := &docker.Container{ID: id, Name: cname, Image: ps.Image, Labels: labels, State: "created"}
+	s.o = Observed{Container: ct}
+	if err := c.commitState(s, nil, c.event(name, model.EventNormal, "Created", "Created container %s", short(id))); err != nil {
+		return true, err
+	}
+	return false, nil
+}
+
+// conflict handles a create refused because the name is taken: our own
+// container (listed late) is adopted on the next pass; anyone else's is
+// reported and left alone.
+func (c *Controller) conflict(ctx context.Context, s *step, cname string) error {
+	name := s.name
+	holder, err := c.rt.Inspect(ctx, cname)
+	if err == nil && holder.Labels[docker.LabelManaged] == "true" &&
+		holder.Labels[docker.LabelInstance] == c.opts.Instance && holder.Labels[docker.LabelSpec] == name {
+		return fmt.Errorf("container %s exists but was not listed yet: %w", cname, docker.ErrConflict)
+	}
+	s.a.Phase = model.PhaseError
+	msg := fmt.Sprintf("a container not managed by this agent holds the name %s; remove or rename it", cname)
+	st := c.status(s)
+	st.Conflict = cname
+	return c.commit(name, &st, nil, nil, c.event(name, model.EventWarning, "NameConflict", "%s", msg))
+}
+
+// fail records a failure that retrying soon will not fix.
+func (c *Controller) fail(s *step, reason, msg string) error {
+	s.a.Phase, s.a.Message = model.PhaseError, msg
+	c.log.Warn("cannot create container", "spec", s.name, "reason", reason, "message", msg)
+	return c.commitState(s, nil, c.event(s.name, model.EventWarning, reason, "%s", msg))
+}
+
+// maxSeccompProfile bounds a profile file; Docker's default is about 20 KiB.
+const maxSeccompProfile = 1 << 20
+
+// inlineSeccompProfiles reads the profile files that securityOpt names by
+// path (seccomp=/etc/...json, allowed by allowedSeccompProfiles) into the
+// inline JSON the daemon's API expects: the docker CLI does the same on
+// the client side. It returns nil when there is none, so the spec's
+// options stand.
+func inlineSeccompProfiles(opts []string) ([]string, error) {
+	var out []string
+	for i, opt := range opts {
+		key, val := spec.SplitSecurityOpt(opt)
+		if key != "seccomp" || !filepath.IsAbs(val) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(opts)
+		}
+		f, err := os.Open(val)
+		if err != nil {
+			return nil, fmt.Errorf("seccomp profile: %w", err)
+		}
+		raw, err := io.ReadAll(io.LimitReader(f, maxSeccompProfile+1))
+		f.Close()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("seccomp profile %s: %w", val, err)
+		case len(raw) > maxSeccompProfile:
+			return nil, fmt.Errorf("seccomp profile %s is over %d bytes", val, maxSeccompProfile)
+		case !json.Valid(raw):
+			return nil, fmt.Errorf("seccomp profile %s is not JSON", val)
+		}
+		var compact bytes.Buffer
+		_ = json.Compact(&compact, raw)
+		out[i] = "seccomp=" + compact.String()
+	}
+	return out, nil
+}
+
+// start starts the existing container.
+func (c *Controller) start(ctx context.Context, s *step) (bool, error) {
+	name, a := s.name, &s.a
+	h := a.History
+	h.ExitRecorded = false
+	h.Pull = nil // it is about to run: its image is in place
+	if err := c.commitHistory(name, h); err != nil {
+		return true, err
+	}
+	err := c.rt.Start(ctx, a.ContainerID)
+	c.cache.dirty(name)
+	if errors.Is(err, docker.ErrNotFound) {
+		s.o.Container = nil
+		return false, nil
+	}
+	if errors.Is(err, docker.ErrUnavailable) {
+		return true, err
+	}
+	if err != nil {
+		// The daemon refused to run it (bad command, missing mount source...):
+		// that is a failed run, under the restart policy like any other.
+		ct, ierr := c.rt.Inspect(ctx, a.ContainerID)
+		if ierr != nil {
+			return true, fmt.Errorf("start: %w (inspect: %v)", err, ierr)
+		}
+		c.log.Warn("container start refused; counted as a failed run", "spec", name, "container", short(a.ContainerID), "err", err)
+		ct.State, ct.Error = "exited", joinText(ct.Error, err.Error())
+		// A container restarted in place still shows its previous run, whose
+		// exit is recorded: taken for that run, the refusal would be retried
+		// at once, forever, with no backoff and no record.
+		if !ct.StartedAt.After(a.History.LastStartedAt) {
+			ct.StartedAt, ct.ExitCode, ct.OOMKilled = c.opts.Now(), 0, false
+		}
+		if ct.ExitCode == 0 {
+			ct.ExitCode = 128
+		}
+		if ct.FinishedAt.Before(ct.StartedAt) {
+			ct.FinishedAt = ct.StartedAt
+		}
+		s.o.Container = &ct
+		c.annotate(&s.o) // what was seen of the previous run is not this one's
+		return false, nil
+	}
+	c.m.ContainerOperations.WithLabelValues("start").Inc()
+	c.notes.record(docker.Event{Action: "start", ContainerID: a.ContainerID, Time: c.opts.Now()})
+	ct := *s.o.Container
+	ct.State, ct.StartedAt, ct.Inspected = "running", c.opts.Now(), false
+	s.o.Container = &ct
+	a.Phase, a.History = model.PhaseRunning, h
+	if err := c.commitState(s, nil, c.event(name, model.EventNormal, "Started", "Started container %s", short(ct.ID))); err != nil {
+		return true, err
+	}
+	c.watchExit(name, ct.ID)
+	c.observeConvergence(name)
+	return false, nil
+}
