@@ -147,6 +147,13 @@ func (n *notes) diedSinceStart(id string) bool {
 	return ok && !x.dieAt.IsZero() && !x.dieAt.Before(x.startAt)
 }
 
+// oomAt is when the last oom event for id arrived; zero when none did.
+func (n *notes) oomAt(id string) time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.seen[id].oomAt
+}
+
 // about reports what was seen for the run of id that started at startedAt.
 func (n *notes) about(id string, startedAt time.Time) (die, kill, oom bool) {
 	n.mu.Lock()

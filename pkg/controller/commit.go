@@ -122,7 +122,7 @@ func (c *Controller) commitState(s *step, exit *model.ContainerExit, evs ...mode
 	if h := s.a.History; !historyEqual(old.history, h) {
 		hist = &h
 	}
-	statusSame := old.hasStatus && statusEqual(old.status, st)
+	statusSame := old.hasStatus && statusEqual(old.status, st) && exit == nil // a new exit is the status's LastExit
 	var refusedRules []string
 	if st.Phase == model.PhaseRefused && (!old.hasStatus || old.status.Phase != model.PhaseRefused) {
 		// Once per transition into Refused, not on every resync.
@@ -218,6 +218,11 @@ func historyEqual(a, b model.History) bool {
 	}
 	pa, pb := a.Pull, b.Pull
 	if (pa == nil) != (pb == nil) || (pa != nil && !pullEqual(*pa, *pb)) {
+		return false
+	}
+	ea, eb := a.PendingExit, b.PendingExit
+	if (ea == nil) != (eb == nil) || (ea != nil && (ea.ContainerID != eb.ContainerID || !ea.StartedAt.Equal(eb.StartedAt) ||
+		ea.Reason != eb.Reason || ea.OOMKilled != eb.OOMKilled)) {
 		return false
 	}
 	return a.SpecHash == b.SpecHash && a.Attempts == b.Attempts && a.Restarts == b.Restarts &&

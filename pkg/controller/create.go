@@ -186,6 +186,9 @@ func (c *Controller) start(ctx context.Context, s *step) (bool, error) {
 		return false, nil
 	}
 	c.m.ContainerOperations.WithLabelValues("start").Inc()
+	if a.History.Restarts > s.h.Restarts {
+		c.m.Restarts.Inc() // restarted before its exit's record is complete
+	}
 	c.notes.record(docker.Event{Action: "start", ContainerID: a.ContainerID, Time: c.opts.Now()})
 	ct := *s.o.Container
 	ct.State, ct.StartedAt, ct.Inspected = "running", c.opts.Now(), false

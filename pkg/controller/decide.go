@@ -72,6 +72,10 @@ type Observed struct {
 	// OOMSeen says an oom event arrived for the run: this daemon sometimes
 	// reports an OOM kill as a plain 137 without the OOMKilled flag.
 	OOMSeen bool
+	// OOMAt is when the last oom event for Container arrived, whatever run
+	// it was for: the run before a restart in place may still get its
+	// notice after the restart.
+	OOMAt time.Time
 	// Stopping says a stop the agent issued for Container is under way.
 	Stopping bool
 }
@@ -173,8 +177,15 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 			Message: fmt.Sprintf("removing stray container %s", s.Name)}
 	}
 	if d.Spec != nil && h.SpecHash != d.Hash {
-		// Past failures do not count against a new definition.
-		h = model.History{SpecHash: d.Hash, LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt, Stop: h.Stop}
+		// Past failures do not count against a new definition; what is
+		// known of the runs so far still stands.
+		h = model.History{SpecHash: d.Hash, LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt,
+			ExitRecorded: h.ExitRecorded, Stop: h.Stop, PendingExit: h.PendingExit}
+	}
+	if h.PendingExit != nil {
+		if a, ok := decidePending(d, o, h, now); ok {
+			return a
+		}
 	}
 	c := o.Container
 	if c == nil {
@@ -199,11 +210,15 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 			return Action{Kind: ActInspect, ContainerID: c.ID, History: h}
 		}
 		if c.ID != h.LastContainerID || !c.StartedAt.Equal(h.LastStartedAt) {
+			r := recordExit(d, o, h, now)
+			if a, ok := restartFirst(d, *c, r, now); ok {
+				return a
+			}
 			if wait := oomGrace(d, o, h, now); wait > 0 {
 				return Action{Kind: ActNone, Phase: model.PhasePending, RequeueAfter: wait, History: h,
 					Message: "waiting for the daemon's oom notice"}
 			}
-			return recordExit(d, o, h, now)
+			return r
 		}
 		h.ExitRecorded = true
 	}
@@ -280,6 +295,73 @@ func oomGrace(d Desired, o Observed, h model.History, now time.Time) time.Durati
 	return c.FinishedAt.Add(oomNoticeWindow).Sub(now)
 }
 
+// restartFirst turns the record r of an exit whose container the policy
+// starts again at once into that start, with the record carried as the
+// history's PendingExit: the container runs again as soon as its exit is
+// known, and the record is completed after (decidePending). What the next
+// exit depends on (the counters, the back-off, the recorded run) is in
+// the history written before the start, so an agent killed between the
+// start and the record still records the run.
+func restartFirst(d Desired, c docker.Container, r Action, now time.Time) (Action, bool) {
+	if len(d.Refused) > 0 {
+		return r, false
+	}
+	next := decideExited(d, c, r.History, now)
+	if next.Kind != ActStart {
+		return r, false
+	}
+	next.History.PendingExit = r.Exit
+	next.Message = r.Message
+	return next, true
+}
+
+// decidePending completes the record of a run that was restarted before
+// it was recorded: at once, unless its SIGKILL may still turn out an OOM
+// kill and the restarted run goes on meanwhile; then the step for the
+// running container stands, and the record is due when the notice window
+// closes.
+func decidePending(d Desired, o Observed, h model.History, now time.Time) (Action, bool) {
+	p := *h.PendingExit
+	c := o.Container
+	same := c != nil && c.ID == p.ContainerID
+	seen := same && !o.OOMAt.IsZero() && o.OOMAt.After(p.StartedAt.Add(-time.Second)) &&
+		!o.OOMAt.After(p.FinishedAt.Add(oomNoticeWindow))
+	if !p.OOMKilled && oomKilled(false, p.ExitCode, seen) {
+		p.OOMKilled = true
+		if p.Reason == model.ReasonSignaled || p.Reason == model.ReasonExternal {
+			p.Reason = model.ReasonOOMKilled
+		}
+	}
+	maybeOOM := !p.OOMKilled && p.ExitCode == 137 && d.Spec != nil && d.Spec.Spec.Resources.Memory != "" &&
+		(p.Reason == model.ReasonSignaled || p.Reason == model.ReasonExternal) && !p.FinishedAt.IsZero()
+	if wait := p.FinishedAt.Add(oomNoticeWindow).Sub(now); maybeOOM && wait > 0 && same && c.Running() {
+		h.PendingExit = nil // decided on as recorded; the store keeps it until it is
+		a := decideRunning(d, o, h, now)
+		if a.Kind != ActNone {
+			return Action{}, false
+		}
+		if a.RequeueAfter <= 0 || wait < a.RequeueAfter {
+			a.RequeueAfter = wait
+		}
+		a.History.PendingExit = &p
+		return a, true
+	}
+	h.PendingExit = nil
+	a := Action{Kind: ActRecordExit, ContainerID: p.ContainerID, Exit: &p, History: h, Phase: model.PhasePending}
+	if same && c.Running() {
+		a.Phase = model.PhaseRunning
+	}
+	return a, true
+}
+
+// oomKilled is the one OOM heuristic: the daemon's flag, or a SIGKILL
+// exit (137) of a run for which an oom event arrived. The daemon sets the
+// flag only when its OOM notice beats the exit; when the exit outruns it,
+// only the event tells.
+func oomKilled(flag bool, code int, oomSeen bool) bool {
+	return flag || (oomSeen && code == 137)
+}
+
 // recordExit builds the ledger record of a run that ended and decides what
 // follows it under the restart policy.
 func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
@@ -290,7 +372,7 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 		SpecHash:     c.Labels[docker.LabelSpecHash],
 		ExitCode:     c.ExitCode,
 		Signal:       docker.SignalName(c.ExitCode),
-		OOMKilled:    c.OOMKilled || (o.OOMSeen && c.ExitCode == 137),
+		OOMKilled:    oomKilled(c.OOMKilled, c.ExitCode, o.OOMSeen),
 		Error:        c.Error,
 		StartedAt:    c.StartedAt,
 		FinishedAt:   c.FinishedAt,
@@ -425,7 +507,7 @@ func classify(c docker.Container, o Observed, h model.History) model.ExitReason 
 		}
 	}
 	switch {
-	case c.OOMKilled || (o.OOMSeen && c.ExitCode == 137):
+	case oomKilled(c.OOMKilled, c.ExitCode, o.OOMSeen):
 		return model.ReasonOOMKilled
 	case o.KillSeen:
 		return model.ReasonExternal

@@ -64,7 +64,8 @@ func TestDecideConverges(t *testing.T) {
 			model.History{LastContainerID: "c1", LastStartedAt: t0.Add(-time.Second), ExitRecorded: true}, ActRemove, model.PhasePending},
 		{"deleted spec, no container: forget", Desired{}, Observed{}, model.History{}, ActForget, ""},
 		{"exited, not inspected: inspect", d, Observed{Container: ctr(d, "exited")}, model.History{}, ActInspect, ""},
-		{"exited, inspected: record", d, Observed{Container: ctr(d, "exited", exited(1, time.Second))}, model.History{}, ActRecordExit, model.PhasePending},
+		{"exited, inspected, restarted at once: start first, record after", d, Observed{Container: ctr(d, "exited", exited(1, time.Second))}, model.History{}, ActStart, model.PhasePending},
+		{"exited, inspected, not restarted: record", testSpec(spec.RestartNever), Observed{Container: ctr(testSpec(spec.RestartNever), "exited", exited(1, time.Second))}, model.History{}, ActRecordExit, model.PhaseFailed},
 		{"start refused, recorded: replaced, not restarted in place", d,
 			Observed{Container: ctr(d, "exited", exited(128, 0, func(c *docker.Container) { c.Error = "task c1: already exists" }))},
 			model.History{SpecHash: d.Hash, LastContainerID: "c1", LastStartedAt: t0, ExitRecorded: true, NextTryAt: t0.Add(time.Second)}, ActRemove, model.PhasePending},
@@ -165,11 +166,8 @@ func TestRestartPolicyTable(t *testing.T) {
 			t.Run(string(policy)+"/"+oc.name, func(t *testing.T) {
 				d := testSpec(policy)
 				a := decide(d, Observed{Container: ctr(d, "exited", oc.mod)}, model.History{SpecHash: d.Hash}, t0)
-				if a.Kind != ActRecordExit {
-					t.Fatalf("kind = %v", a.Kind)
-				}
-				if a.Exit.Reason != oc.reason {
-					t.Errorf("reason = %s, want %s", a.Exit.Reason, oc.reason)
+				if rec := recordOf(t, a); rec.Reason != oc.reason {
+					t.Errorf("reason = %s, want %s", rec.Reason, oc.reason)
 				}
 				if a.Phase != phases[i] {
 					t.Errorf("phase = %s, want %s", a.Phase, phases[i])
@@ -178,12 +176,12 @@ func TestRestartPolicyTable(t *testing.T) {
 				if a.History.Done == restarted {
 					t.Errorf("done = %v, want %v", a.History.Done, !restarted)
 				}
-				// The very next step: start again at once (first restart is
-				// immediate), or stay finished.
-				next := decide(d, Observed{Container: ctr(d, "exited", oc.mod)}, a.History, t0)
-				if restarted && next.Kind != ActStart {
-					t.Errorf("after record: %v, want Start", next.Kind)
+				// The first restart is immediate: it comes before the record.
+				// Otherwise the very next step leaves it finished.
+				if restarted != (a.Kind == ActStart) {
+					t.Errorf("kind = %v, want a start (restarted %v)", a.Kind, restarted)
 				}
+				next := decide(d, Observed{Container: ctr(d, "exited", oc.mod)}, a.History, t0)
 				if !restarted && (next.Kind != ActNone || next.Phase != phases[i]) {
 					t.Errorf("after record: %v/%s, want None/%s", next.Kind, next.Phase, phases[i])
 				}
@@ -201,10 +199,24 @@ func crash(t *testing.T, d Desired, h model.History, now time.Time, ran time.Dur
 		c.Inspected, c.ExitCode, c.StartedAt, c.FinishedAt = true, 1, now.Add(-ran), now
 	})
 	a := decide(d, Observed{Container: c}, h, now)
-	if a.Kind != ActRecordExit {
-		t.Fatalf("kind = %v", a.Kind)
-	}
+	recordOf(t, a)
+	a.History.PendingExit = nil // its record completed after the restart
 	return a.History, a.History.NextTryAt.Sub(now)
+}
+
+// recordOf is the record decide made of an exit: committed before anything
+// is done about it (RecordExit), or carried, pending, by the restart that
+// comes first (Start).
+func recordOf(t *testing.T, a Action) *model.ContainerExit {
+	t.Helper()
+	switch {
+	case a.Kind == ActRecordExit:
+		return a.Exit
+	case a.Kind == ActStart && a.History.PendingExit != nil:
+		return a.History.PendingExit
+	}
+	t.Fatalf("decide = %v (%s), want the exit recorded", a.Kind, a.Message)
+	return nil
 }
 
 func TestBackoffGrowsCapsAndResets(t *testing.T) {
@@ -290,8 +302,8 @@ func TestClassifyExit(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := decide(d, tc.o, tc.h, t0)
-			if a.Kind != ActRecordExit || a.Exit.Reason != tc.want {
-				t.Fatalf("got %v %+v, want reason %s", a.Kind, a.Exit, tc.want)
+			if rec := recordOf(t, a); rec.Reason != tc.want {
+				t.Fatalf("got %v %+v, want reason %s", a.Kind, rec, tc.want)
 			}
 			if a.History.Stop != nil {
 				t.Fatal("stop intent kept after its exit was recorded")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -17,7 +18,7 @@ import (
 func (c *Controller) recordExit(ctx context.Context, s *step) error {
 	name, a := s.name, s.a
 	exit := *a.Exit
-	exit.LogTail = c.logTail(ctx, exit.ContainerID)
+	exit.LogTail = c.logTail(ctx, exit.ContainerID, logsUntil(s, exit))
 	typ, reason := model.EventNormal, "Completed"
 	if !exit.Succeeded() || exit.Reason != model.ReasonCompleted {
 		typ, reason = model.EventWarning, string(exit.Reason)
@@ -43,9 +44,28 @@ func (c *Controller) recordExit(ctx context.Context, s *step) error {
 	return nil
 }
 
-// logTail reads the end of a container's output for its ledger record.
-func (c *Controller) logTail(ctx context.Context, id string) string {
-	rc, err := c.rt.Logs(ctx, id, docker.LogOptions{Tail: fmt.Sprint(c.opts.LogTailLines)})
+// logDrain is how long after a process's exit the daemon may still stamp
+// lines it read from the process's pipes.
+const logDrain = 100 * time.Millisecond
+
+// logsUntil is where the log tail of exit ends: nowhere for a container
+// that has not run again, else shortly after the exit and before the
+// restarted run began (restart first, record after).
+func logsUntil(s *step, exit model.ContainerExit) time.Time {
+	if s.h.PendingExit == nil || exit.FinishedAt.IsZero() {
+		return time.Time{}
+	}
+	until := exit.FinishedAt.Add(logDrain)
+	if ct := s.o.Container; ct != nil && ct.ID == exit.ContainerID && ct.StartedAt.After(exit.FinishedAt) && ct.StartedAt.Before(until) {
+		until = ct.StartedAt
+	}
+	return until
+}
+
+// logTail reads the end of a container's output for its ledger record,
+// up to until when it is set.
+func (c *Controller) logTail(ctx context.Context, id string, until time.Time) string {
+	rc, err := c.rt.Logs(ctx, id, docker.LogOptions{Tail: fmt.Sprint(c.opts.LogTailLines), Until: until})
 	if err != nil {
 		return ""
 	}

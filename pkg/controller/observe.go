@@ -98,6 +98,7 @@ func (c *Controller) annotate(o *Observed) {
 		return
 	}
 	o.DieSeen, o.KillSeen, o.OOMSeen = c.notes.about(o.Container.ID, o.Container.StartedAt)
+	o.OOMAt = c.notes.oomAt(o.Container.ID)
 	c.mu.Lock()
 	o.Stopping = c.stopping[o.Container.ID]
 	c.mu.Unlock()

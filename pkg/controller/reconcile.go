@@ -93,7 +93,13 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 //  1. An exit is committed, with the back-off it starts, before anything
 //     is done about it: decide restarts or removes a container only once
 //     the stored history says its last run is recorded, and a refused
-//     commit leaves that history as it was.
+//     commit leaves that history as it was. A container its policy
+//     restarts at once is restarted first and recorded after: the history
+//     written before the start carries the exit as PendingExit (with the
+//     counters and back-off it starts), a small write; the expensive part
+//     of the record (the log tail, waiting for an OOM notice) follows the
+//     start, and a later reconcile, of this agent or the next, completes
+//     it from the history.
 //  2. What the next exit of a container depends on is committed before
 //     the Docker call: the stop intent before a stop (so the exit is
 //     classified as the agent's), ExitRecorded=false before a restart in
