@@ -242,29 +242,24 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	c.m.ReconcileDuration.Observe(time.Since(start).Seconds())
 	c.lastProgress.Store(time.Now().UnixNano())
 	c.firstSyncDone(name)
+	// The whole requeue policy: an error backs off per name, exponentially
+	// (Queue.AddRateLimited); any success ends that back-off (Forget), and
+	// a RequeueAfter comes back when it asks.
 	switch {
 	case ctx.Err() != nil:
 	case err != nil:
 		c.m.ReconcileTotal.WithLabelValues(metrics.ResultError).Inc()
-		c.log.Warn("reconcile failed", "spec", name, "err", err)
-		c.queue.AddAfter(name, c.errorDelay(err))
+		c.log.Warn("reconcile failed", "spec", name, "err", err, "retries", c.queue.NumRequeues(name))
+		c.queue.AddRateLimited(name)
 	case res.RequeueAfter > 0:
 		c.m.ReconcileTotal.WithLabelValues(metrics.ResultRequeue).Inc()
+		c.queue.Forget(name)
 		c.queue.AddAfter(name, res.RequeueAfter)
 	default:
 		c.m.ReconcileTotal.WithLabelValues(metrics.ResultSuccess).Inc()
+		c.queue.Forget(name)
 	}
 	return true
-}
-
-// errorDelay is the whole retry policy for failed reconciles: the periodic
-// resync would retry anyway, but a daemon that is briefly away deserves a
-// quicker look.
-func (c *Controller) errorDelay(err error) time.Duration {
-	if errors.Is(err, docker.ErrUnavailable) {
-		return time.Second
-	}
-	return min(5*time.Second, c.opts.Resync)
 }
 
 func (c *Controller) reconcileSafely(ctx context.Context, name string) (res Result, err error) {

@@ -12,12 +12,15 @@ import (
 
 // Result tells the worker what to do with a name after Reconcile.
 //
-// The retry contract: an error means "retry with backoff"; RequeueAfter
-// means "come back then" (a backoff delay, a deadline, a TTL); the zero
-// Result means settled until something changes. Failures that retrying
-// cannot fix (a name conflict, a missing image with policy Never, a policy
-// refusal) are recorded in the status and returned as a RequeueAfter of one
-// resync period, not as errors.
+// The retry contract (processNext holds it): an error means "retry with
+// backoff", per name, from 5ms doubling to 30s (Queue.AddRateLimited),
+// until a reconcile of the name succeeds (Queue.Forget); RequeueAfter
+// means "come back then" (a restart back-off, a deadline, a TTL, an oom
+// notice window); the zero Result means settled until something changes
+// (an event, a file or API write, the periodic resync). Failures that
+// retrying cannot fix (a name conflict, a missing image with policy Never,
+// a policy refusal) are not errors: they are recorded in the status, and
+// the name comes back with the next event or resync.
 type Result struct {
 	RequeueAfter time.Duration
 }
