@@ -283,8 +283,11 @@ func (c *Controller) resyncLoop(ctx context.Context) {
 				c.log.Warn("resync failed", "err", err)
 			}
 			// The loop is alive even when Docker is not (/readyz says that),
-			// but not when names wait and no worker finishes any.
-			if c.queue.Len() == 0 {
+			// but not when names wait and no worker finishes any, nor while a
+			// worker is in a reconcile: that one marks progress itself when
+			// it finishes, and must not be covered for by the ticker when it
+			// never does.
+			if c.queue.Len() == 0 && c.queue.Busy() == 0 {
 				c.lastProgress.Store(time.Now().UnixNano())
 			}
 		}

@@ -298,6 +298,14 @@ func TestClassifyExit(t *testing.T) {
 		{"died while the daemon was down", Observed{Container: ctr(d, "exited", exited(255, time.Second))}, model.History{}, model.ReasonLost},
 		{"255 seen dying", Observed{Container: ctr(d, "exited", exited(255, time.Second)), DieSeen: true}, model.History{}, model.ReasonError},
 		{"OOM beats a kill seen", Observed{Container: ctr(d, "exited", exited(137, time.Second, func(c *docker.Container) { c.OOMKilled = true })), KillSeen: true}, model.History{}, model.ReasonOOMKilled},
+		// stopSignal SIGKILL: the 137 is the stop itself, no grace ran out.
+		{"agent stop with stopSignal SIGKILL", Observed{Container: ctr(d, "exited", exited(137, time.Second, func(c *docker.Container) { c.Labels[labelStopSignal] = "SIGKILL" }))}, stop(model.StopReplaced), model.ReasonStoppedByAgent},
+		// The kernel killed it during the stop: no grace ran out either.
+		{"OOM kill during an agent stop", Observed{Container: ctr(d, "exited", exited(137, time.Second, func(c *docker.Container) { c.OOMKilled = true }))}, stop(model.StopReplaced), model.ReasonStoppedByAgent},
+		{"exit 128, a refused start, is no signal", Observed{Container: ctr(d, "exited", exited(128, 0))}, model.History{}, model.ReasonError},
+		{"exit 129 is SIGHUP", Observed{Container: ctr(d, "exited", exited(129, time.Second))}, model.History{}, model.ReasonSignaled},
+		{"an oom event does not make exit 1 an OOM kill", Observed{Container: ctr(d, "exited", exited(1, time.Second)), OOMSeen: true}, model.History{}, model.ReasonError},
+		{"an oom event makes a SIGKILL an OOM kill", Observed{Container: ctr(d, "exited", exited(137, time.Second)), OOMSeen: true}, model.History{}, model.ReasonOOMKilled},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -309,6 +317,22 @@ func TestClassifyExit(t *testing.T) {
 				t.Fatal("stop intent kept after its exit was recorded")
 			}
 		})
+	}
+}
+
+// TestOOMFlagOnlyForSIGKILL: the record's OOMKilled follows the one OOM
+// heuristic: the daemon's flag, or an oom event with a 137.
+func TestOOMFlagOnlyForSIGKILL(t *testing.T) {
+	d := testSpec(spec.RestartNever)
+	for _, tc := range []struct {
+		code    int
+		oomSeen bool
+		want    bool
+	}{{137, true, true}, {137, false, false}, {1, true, false}, {143, true, false}} {
+		a := decide(d, Observed{Container: ctr(d, "exited", exited(tc.code, time.Second)), OOMSeen: tc.oomSeen}, model.History{SpecHash: d.Hash}, t0)
+		if rec := recordOf(t, a); rec.OOMKilled != tc.want {
+			t.Errorf("exit %d, oom event %v: OOMKilled %v, want %v", tc.code, tc.oomSeen, rec.OOMKilled, tc.want)
+		}
 	}
 }
 

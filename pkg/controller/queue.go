@@ -177,6 +177,13 @@ func (q *Queue) Done(name string) {
 	}
 }
 
+// Busy is the number of names handed out and not yet Done.
+func (q *Queue) Busy() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.processing)
+}
+
 // Len is the number of names waiting to be handed out.
 func (q *Queue) Len() int {
 	q.mu.Lock()
