@@ -96,6 +96,14 @@ const (
 	ActExpire                        // a finished job's TTL passed
 )
 
+// why is the reason text for the log line of a.
+func (a Action) why() string {
+	if a.Why != "" {
+		return a.Why
+	}
+	return a.Message
+}
+
 func (k ActionKind) String() string {
 	return [...]string{"None", "Inspect", "RecordExit", "Stop", "Remove", "RemoveStray",
 		"Create", "Start", "Forget", "Expire"}[k]
@@ -112,16 +120,28 @@ type Action struct {
 	Grace        time.Duration   // ActStop, ActRemoveStray
 	Exit         *model.ContainerExit
 	History      model.History // the history to persist with the action
+	// Why says in words why decide chose the action, for its log line.
+	Why string
 }
 
 // decide works out the next step for one spec. It is pure: everything it
 // needs is in its arguments, and it calls nothing outside this file.
 func decide(d Desired, o Observed, h model.History, now time.Time) Action {
 	a := decideAdmitted(d, o, h, now)
-	if d.Spec == nil || len(d.Refused) == 0 {
-		return a
+	if d.Spec != nil && len(d.Refused) > 0 {
+		a = refused(a, d, o, h)
 	}
-	return refused(a, d, o, h)
+	return forward(a, h)
+}
+
+// forward keeps the history moving forward only, as swarmkit's transition
+// helper keeps task states: an action that leaves History unset means
+// "unchanged", never "wiped". Only forgetting a spec drops it.
+func forward(a Action, h model.History) Action {
+	if a.Kind != ActForget && a.History == (model.History{}) {
+		a.History = h
+	}
+	return a
 }
 
 // refused turns the step decided for an admitted spec into the step for a
@@ -201,13 +221,15 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 	if c.State == "created" && !recorded {
 		// Created but never started: the agent stopped between create and start.
 		if !d.current(c) {
-			return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+			return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending,
+				Why: "created but never started, for a spec that changed or is gone"}
 		}
-		return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+		return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending,
+			Why: "container created but not started"}
 	}
 	if !recorded {
 		if !c.Inspected {
-			return Action{Kind: ActInspect, ContainerID: c.ID, History: h}
+			return Action{Kind: ActInspect, ContainerID: c.ID, History: h, Why: "its exit needs the container's details"}
 		}
 		if c.ID != h.LastContainerID || !c.StartedAt.Equal(h.LastStartedAt) {
 			r := recordExit(d, o, h, now)
@@ -227,7 +249,7 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 
 func decideAbsent(d Desired, h model.History, now time.Time) Action {
 	if d.Spec == nil {
-		return Action{Kind: ActForget}
+		return Action{Kind: ActForget, Why: "spec and container are gone"}
 	}
 	if h.Done {
 		return finished(d, h, nil, now)
@@ -236,7 +258,7 @@ func decideAbsent(d Desired, h model.History, now time.Time) Action {
 		return Action{Kind: ActNone, Phase: model.PhaseBackoff, RequeueAfter: wait, History: h,
 			Message: fmt.Sprintf("restarting in %s", wait.Round(time.Millisecond))}
 	}
-	return Action{Kind: ActCreate, Phase: model.PhasePending, History: h}
+	return Action{Kind: ActCreate, Phase: model.PhasePending, History: h, Why: "the spec has no container"}
 }
 
 func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action {
@@ -312,6 +334,8 @@ func restartFirst(d Desired, c docker.Container, r Action, now time.Time) (Actio
 	}
 	next.History.PendingExit = r.Exit
 	next.Message = r.Message
+	next.Why = fmt.Sprintf("restart policy %s, at once after exit code %d (%s); the record follows the start",
+		d.Spec.Spec.RestartPolicy, r.Exit.ExitCode, r.Exit.Reason)
 	return next, true
 }
 
@@ -347,7 +371,8 @@ func decidePending(d Desired, o Observed, h model.History, now time.Time) (Actio
 		return a, true
 	}
 	h.PendingExit = nil
-	a := Action{Kind: ActRecordExit, ContainerID: p.ContainerID, Exit: &p, History: h, Phase: model.PhasePending}
+	a := Action{Kind: ActRecordExit, ContainerID: p.ContainerID, Exit: &p, History: h, Phase: model.PhasePending,
+		Why: fmt.Sprintf("completing the record of the run before the restart: exit code %d (%s)", p.ExitCode, p.Reason)}
 	if same && c.Running() {
 		a.Phase = model.PhaseRunning
 	}
@@ -390,7 +415,8 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 	stop := h.Stop
 	h.Stop = nil
 	h.LastContainerID, h.LastStartedAt, h.ExitRecorded = c.ID, c.StartedAt, true
-	a := Action{Kind: ActRecordExit, ContainerID: c.ID, Exit: exit, History: h}
+	a := Action{Kind: ActRecordExit, ContainerID: c.ID, Exit: exit, History: h,
+		Why: fmt.Sprintf("container exited with code %d (%s)", exit.ExitCode, exit.Reason)}
 	if stop != nil && stop.ContainerID == c.ID && stop.Cause == model.StopUnhealthy {
 		exit.Error = joinText(exit.Error, "stopped by the agent: container was unhealthy")
 	}
@@ -447,7 +473,11 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 
 func decideExited(d Desired, c docker.Container, h model.History, now time.Time) Action {
 	if !d.current(&c) {
-		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+		why := "spec changed"
+		if d.Spec == nil {
+			why = "spec deleted"
+		}
+		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending, Why: why}
 	}
 	if h.Done {
 		return finished(d, h, &c, now)
@@ -456,14 +486,19 @@ func decideExited(d Desired, c docker.Container, h model.History, now time.Time)
 		// The daemon refused to start it: the next try gets a fresh
 		// container, since what stops this one may be its own state (a task
 		// left behind when the daemon stopped in the middle of a start).
-		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending,
+			Why: "the daemon refused to start it; the next try gets a fresh container"}
 	}
 	if wait := h.NextTryAt.Sub(now); wait > 0 {
 		return Action{Kind: ActNone, Phase: model.PhaseBackoff, RequeueAfter: wait, History: h,
 			Message: fmt.Sprintf("back-off %s restarting failed container", wait.Round(time.Millisecond))}
 	}
-	return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+	return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending,
+		Why: "restart policy " + string(d.Spec.Spec.RestartPolicy)}
 }
+
+// expiredMessage is the status of a file job after its TTL.
+const expiredMessage = "expired after ttlAfterFinished; container removed"
 
 // finished handles a run that ended for good: the container is removed when
 // the spec asks, and the whole job expires after its TTL.
@@ -475,20 +510,29 @@ func finished(d Desired, h model.History, c *docker.Container, now time.Time) Ac
 	ps := d.Spec.Spec
 	if ttl := ps.TTLAfterFinished.Duration; ttl > 0 && !h.FinishedAt.IsZero() {
 		left := h.FinishedAt.Add(ttl).Sub(now)
-		if left <= 0 {
+		switch {
+		case left > 0:
+		case d.FromFile && c != nil:
+			// The file still asks for the spec: it keeps its final status
+			// and only loses its container.
+			return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h, Message: expiredMessage,
+				Why: "ttlAfterFinished passed; the spec file keeps the job's status"}
+		case d.FromFile:
+			return Action{Kind: ActNone, Phase: phase, History: h, Message: expiredMessage}
+		default:
 			id := ""
 			if c != nil {
 				id = c.ID
 			}
-			return Action{Kind: ActExpire, ContainerID: id, Phase: phase, History: h}
+			return Action{Kind: ActExpire, ContainerID: id, Phase: phase, History: h, Why: "ttlAfterFinished passed"}
 		}
 		if c != nil && ps.RemoveOnExit {
-			return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h}
+			return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h, Why: "run finished and removeOnExit is set"}
 		}
 		return Action{Kind: ActNone, Phase: phase, RequeueAfter: left, History: h}
 	}
 	if c != nil && ps.RemoveOnExit {
-		return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h}
+		return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h, Why: "run finished and removeOnExit is set"}
 	}
 	return Action{Kind: ActNone, Phase: phase, History: h}
 }

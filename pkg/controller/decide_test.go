@@ -401,3 +401,27 @@ func TestOOMNoticeAfterExit(t *testing.T) {
 		t.Fatalf("no notice within the window: %v", a.Kind)
 	}
 }
+
+// TestForwardNeverWipesHistory: an action that leaves History unset keeps
+// the history it was decided from; only forgetting a spec drops it.
+func TestForwardNeverWipesHistory(t *testing.T) {
+	h := model.History{SpecHash: "x", Restarts: 3, LastContainerID: "c1"}
+	if a := forward(Action{Kind: ActNone, Phase: model.PhaseRunning}, h); a.History != h {
+		t.Fatalf("unset history became %+v, want %+v", a.History, h)
+	}
+	set := model.History{SpecHash: "x", Restarts: 4}
+	if a := forward(Action{Kind: ActRecordExit, History: set}, h); a.History != set {
+		t.Fatalf("a set history was replaced: %+v", a.History)
+	}
+	if a := forward(Action{Kind: ActForget}, h); a.History != (model.History{}) {
+		t.Fatalf("forget kept %+v", a.History)
+	}
+	// Through decide: a refused spec whose container is gone keeps its
+	// counters.
+	d := testSpec(spec.RestartAlways)
+	d.Refused = spec.ErrorList{{Path: "spec.privileged", Rule: "allowPrivileged", Msg: "privileged containers are refused by policy"}}
+	kept := model.History{SpecHash: d.Hash, Restarts: 2, Attempts: 2}
+	if a := decide(d, Observed{}, kept, t0); a.History.Restarts != 2 {
+		t.Fatalf("refused: history %+v, want the restart count kept", a.History)
+	}
+}

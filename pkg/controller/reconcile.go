@@ -75,7 +75,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 	for range maxSteps {
 		s.a = decide(s.d, s.o, s.h, c.opts.Now())
 		if s.a.Kind != ActNone && s.a.Kind != ActInspect {
-			c.log.Info("decided", "spec", name, "action", s.a.Kind.String(), "reason", why(s), "container", short(s.a.ContainerID))
+			c.log.Info("decided", "spec", name, "action", s.a.Kind.String(), "reason", s.a.why(), "container", short(s.a.ContainerID))
 		}
 		done, err := c.apply(ctx, s)
 		if err != nil {
@@ -181,38 +181,6 @@ func (c *Controller) apply(ctx context.Context, s *step) (bool, error) {
 		return true, c.expire(ctx, s)
 	}
 	return true, fmt.Errorf("unknown action %v", a.Kind)
-}
-
-// why says in words why decide chose s.a, for the one log line per decision.
-func why(s *step) string {
-	a, d, o := s.a, s.d, s.o
-	oldHash := o.Container != nil && d.Spec != nil && !d.current(o.Container)
-	switch a.Kind {
-	case ActCreate:
-		return "the spec has no container"
-	case ActStart:
-		if o.Container != nil && o.Container.State == "created" {
-			return "container created but not started"
-		}
-		return "restart policy " + string(d.Spec.Spec.RestartPolicy)
-	case ActRecordExit:
-		return fmt.Sprintf("container exited with code %d (%s)", a.Exit.ExitCode, a.Exit.Reason)
-	case ActRemove:
-		switch {
-		case d.Spec == nil:
-			return "spec deleted"
-		case oldHash:
-			return "spec changed"
-		case o.Container != nil && o.Container.Error != "":
-			return "the daemon refused to start it; the next try gets a fresh container"
-		}
-		return "run finished and removeOnExit is set"
-	case ActForget:
-		return "spec and container are gone"
-	case ActExpire:
-		return "ttlAfterFinished passed"
-	}
-	return a.Message
 }
 
 func short(id string) string {

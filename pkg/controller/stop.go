@@ -52,25 +52,20 @@ func (c *Controller) removeStray(ctx context.Context, s *step) error {
 	return nil
 }
 
-// expire ends a finished job whose TTL passed.
+// expire deletes a finished API job whose TTL passed: its container, its
+// spec and its state (a file job only loses its container: decide).
 func (c *Controller) expire(ctx context.Context, s *step) error {
-	name, d, a := s.name, s.d, s.a
+	name, a := s.name, s.a
 	if a.ContainerID != "" {
 		if err := c.remove(ctx, name, a.ContainerID); err != nil {
 			return err
 		}
 		c.dropSecretFiles(name, s.o.Container)
 	}
-	if d.FromFile {
-		// The file still asks for the spec: keep its final status.
-		s.o.Container = nil
-		s.a = Action{Phase: a.Phase, History: a.History, Message: "expired after ttlAfterFinished; container removed"}
-		return c.settle(s)
-	}
 	if err := c.st.DeleteSpec(name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("delete expired spec: %w", err)
 	}
-	c.emit(c.event(name, model.EventNormal, "Expired", "Finished job removed after ttlAfterFinished %s", d.Spec.Spec.TTLAfterFinished))
+	c.emit(c.event(name, model.EventNormal, "Expired", "Finished job removed after ttlAfterFinished %s", s.d.Spec.Spec.TTLAfterFinished))
 	return c.forget(name)
 }
 
