@@ -161,28 +161,15 @@ func (c *Controller) start(ctx context.Context, s *step) (bool, error) {
 		return true, err
 	}
 	if err != nil {
-		// The daemon refused to run it (bad command, missing mount source...):
-		// that is a failed run, under the restart policy like any other.
+		// The daemon refused to run it: decide makes a failed run of that,
+		// from the container as it is now.
 		ct, ierr := c.rt.Inspect(ctx, a.ContainerID)
 		if ierr != nil {
 			return true, fmt.Errorf("start: %w (inspect: %v)", err, ierr)
 		}
 		c.log.Warn("container start refused; counted as a failed run", "spec", name, "container", short(a.ContainerID), "err", err)
-		ct.State, ct.Error = "exited", joinText(ct.Error, err.Error())
-		// A container restarted in place still shows its previous run, whose
-		// exit is recorded: taken for that run, the refusal would be retried
-		// at once, forever, with no backoff and no record.
-		if !ct.StartedAt.After(a.History.LastStartedAt) {
-			ct.StartedAt, ct.ExitCode, ct.OOMKilled = c.opts.Now(), 0, false
-		}
-		if ct.ExitCode == 0 {
-			ct.ExitCode = 128
-		}
-		if ct.FinishedAt.Before(ct.StartedAt) {
-			ct.FinishedAt = ct.StartedAt
-		}
-		s.o.Container = &ct
-		c.annotate(&s.o) // what was seen of the previous run is not this one's
+		s.o.Container, s.o.StartRefused, s.o.StartRefusedAt = &ct, err.Error(), c.opts.Now()
+		c.annotate(&s.o)
 		return false, nil
 	}
 	c.m.ContainerOperations.WithLabelValues("start").Inc()

@@ -76,6 +76,10 @@ type Observed struct {
 	// it was for: the run before a restart in place may still get its
 	// notice after the restart.
 	OOMAt time.Time
+	// StartRefused is the daemon's answer to a start of Container that it
+	// refused (bad command, missing mount source...), at StartRefusedAt.
+	StartRefused   string
+	StartRefusedAt time.Time
 	// Stopping says a stop the agent issued for Container is under way.
 	Stopping bool
 }
@@ -207,6 +211,11 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 			return a
 		}
 	}
+	if o.Container != nil && o.StartRefused != "" {
+		// What was seen of the run before is not this one's.
+		rc := refusedRun(*o.Container, o, h)
+		o.Container, o.DieSeen, o.KillSeen, o.OOMSeen = &rc, false, false, false
+	}
 	c := o.Container
 	if c == nil {
 		return decideAbsent(d, h, now)
@@ -315,6 +324,27 @@ func oomGrace(d Desired, o Observed, h model.History, now time.Time) time.Durati
 		return 0
 	}
 	return c.FinishedAt.Add(oomNoticeWindow).Sub(now)
+}
+
+// refusedRun is the run a refused start makes of container c: a failed run
+// under the restart policy like any other, exit code 128 unless the
+// daemon gave one, with the daemon's answer as its error.
+func refusedRun(c docker.Container, o Observed, h model.History) docker.Container {
+	c.State, c.Error = "exited", joinText(c.Error, o.StartRefused)
+	// A container restarted in place still shows its previous run, whose
+	// exit is recorded: taken for that run, the refusal would be retried
+	// at once, forever, with no backoff and no record.
+	if !c.StartedAt.After(h.LastStartedAt) {
+		c.StartedAt, c.ExitCode, c.OOMKilled = o.StartRefusedAt, 0, false
+	}
+	if c.ExitCode == 0 {
+		c.ExitCode = 128
+	}
+	if c.FinishedAt.Before(c.StartedAt) {
+		c.FinishedAt = c.StartedAt
+	}
+	c.Inspected = true
+	return c
 }
 
 // restartFirst turns the record r of an exit whose container the policy

@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +140,33 @@ func TestRestartFirstWaitsForALateOOMNotice(t *testing.T) {
 
 func dockerEvent(action, id string, at time.Time) docker.Event {
 	return docker.Event{Action: action, ContainerID: id, Time: at}
+}
+
+// TestRefusedStartIsAFailedRun: a start the daemon refuses is recorded as
+// a run that failed with code 128 and the daemon's answer, backs off, and
+// the next try gets a fresh container.
+func TestRefusedStartIsAFailedRun(t *testing.T) {
+	h := newHarness(t)
+	h.rt.startErr = errors.New(`exec: "nope": executable file not found in $PATH`)
+	h.putSpec("web", func(c *spec.ContainerSpec) {
+		c.Backoff = spec.Backoff{Initial: spec.Duration{Duration: time.Second}}
+	})
+	res := h.reconcile("web")
+	exits, _ := h.st.Exits("web", 0)
+	if len(exits) != 1 || exits[0].ExitCode != 128 || exits[0].Reason != model.ReasonError ||
+		!strings.Contains(exits[0].Error, "executable file not found") {
+		t.Fatalf("exits = %+v; want one run, 128, Error, with the daemon's answer", exits)
+	}
+	if st := h.status("web"); st.Phase != model.PhaseBackoff || res.RequeueAfter != time.Second {
+		t.Fatalf("status %+v, requeue %s; want Backoff for 1s", st, res.RequeueAfter)
+	}
+	h.rt.startErr = nil
+	h.now = h.now.Add(time.Second)
+	h.reconcile("web")
+	if h.rt.count("remove") != 1 || h.rt.count("create") != 2 || h.status("web").Phase != model.PhaseRunning {
+		t.Fatalf("calls %v, status %+v; want the refused container replaced and running", h.rt.calls, h.status("web"))
+	}
+	if exits, _ := h.st.Exits("web", 0); len(exits) != 1 {
+		t.Fatalf("exits = %+v; the refusal is recorded once", exits)
+	}
 }

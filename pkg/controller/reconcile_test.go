@@ -29,6 +29,7 @@ type fakeRuntime struct {
 	order      []string // every call, in turn
 	logsUntil  []time.Time
 	onStart    func() // called after each successful start
+	startErr   error  // when set, every start is refused with it
 	stopCode   int    // exit code of a stopped container
 	lastCreate docker.CreateRequest
 	// images in the local store when set (else every image is); pull
@@ -131,6 +132,9 @@ func (f *fakeRuntime) Start(_ context.Context, id string) error {
 	defer f.mu.Unlock()
 	f.call("start")
 	c := f.containers[id]
+	if f.startErr != nil {
+		return f.startErr
+	}
 	c.State, c.StartedAt, c.ExitCode = "running", f.now(), 0
 	if f.onStart != nil {
 		f.onStart()
