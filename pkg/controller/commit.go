@@ -94,6 +94,10 @@ func (c *Controller) settle(s *step) error {
 	if s.d.Spec == nil && s.o.Container == nil {
 		return nil
 	}
+	if f := s.a.Failed; f != nil {
+		c.log.Warn("cannot create container", "spec", s.name, "reason", f.Reason, "message", f.Message)
+		return c.commitState(s, nil, c.event(s.name, model.EventWarning, f.Reason, "%s", f.Message))
+	}
 	return c.commitState(s, nil)
 }
 
@@ -178,6 +182,7 @@ func (c *Controller) status(s *step) model.Status {
 		Message:    a.Message,
 		SpecHash:   s.d.Hash,
 		Restarts:   a.History.Restarts,
+		Conflict:   a.Conflict,
 		UpdatedAt:  c.opts.Now(),
 		FinishedAt: a.History.FinishedAt,
 	}

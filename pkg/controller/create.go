@@ -30,10 +30,7 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		return true, c.settle(s)
 	}
 	if ok, err := c.imageReady(ctx, s); !ok || err != nil {
-		return true, err
-	}
-	if d.SecretErr != "" {
-		return true, c.fail(s, "SecretUnavailable", d.SecretErr)
+		return s.o.CreateFailed == nil || err != nil, err
 	}
 	var env map[string]string
 	if d.secrets != nil {
@@ -41,11 +38,13 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 	}
 	files, err := c.writeSecretFiles(name, d)
 	if err != nil {
-		return true, c.fail(s, "SecretUnavailable", err.Error())
+		s.o.CreateFailed = &Failure{Reason: "SecretUnavailable", Message: err.Error()}
+		return false, nil
 	}
 	secOpt, err := inlineSeccompProfiles(ps.SecurityOpt)
 	if err != nil {
-		return true, c.fail(s, "SeccompProfileUnavailable", err.Error())
+		s.o.CreateFailed = &Failure{Reason: "SeccompProfileUnavailable", Message: err.Error()}
+		return false, nil
 	}
 	labels := map[string]string{
 		docker.LabelManaged:  "true",
@@ -62,13 +61,14 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds})
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrConflict) {
-		return true, c.conflict(ctx, s, cname)
+		return c.nameTaken(ctx, s, cname)
 	}
 	if err != nil {
 		if errors.Is(err, docker.ErrUnavailable) {
 			return true, err
 		}
-		return true, c.fail(s, "CreateFailed", err.Error())
+		s.o.CreateFailed = &Failure{Reason: "CreateFailed", Message: err.Error()}
+		return false, nil
 	}
 	c.m.ContainerOperations.WithLabelValues("create").Inc()
 	ct := &docker.Container{ID: id, Name: cname, Image: ps.Image, Labels: labels, State: "created"}
@@ -79,28 +79,17 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 	return false, nil
 }
 
-// conflict handles a create refused because the name is taken: our own
-// container (listed late) is adopted on the next pass; anyone else's is
-// reported and left alone.
-func (c *Controller) conflict(ctx context.Context, s *step, cname string) error {
-	name := s.name
+// nameTaken finds out who holds the name a create was refused for: our
+// own container, listed late, is retried (and adopted by the next
+// listing); anyone else's is a fact for decide, which reports it.
+func (c *Controller) nameTaken(ctx context.Context, s *step, cname string) (bool, error) {
 	holder, err := c.rt.Inspect(ctx, cname)
 	if err == nil && holder.Labels[docker.LabelManaged] == "true" &&
-		holder.Labels[docker.LabelInstance] == c.opts.Instance && holder.Labels[docker.LabelSpec] == name {
-		return fmt.Errorf("container %s exists but was not listed yet: %w", cname, docker.ErrConflict)
+		holder.Labels[docker.LabelInstance] == c.opts.Instance && holder.Labels[docker.LabelSpec] == s.name {
+		return true, fmt.Errorf("container %s exists but was not listed yet: %w", cname, docker.ErrConflict)
 	}
-	s.a.Phase = model.PhaseError
-	msg := fmt.Sprintf("a container not managed by this agent holds the name %s; remove or rename it", cname)
-	st := c.status(s)
-	st.Conflict = cname
-	return c.commit(name, &st, nil, nil, c.event(name, model.EventWarning, "NameConflict", "%s", msg))
-}
-
-// fail records a failure that retrying soon will not fix.
-func (c *Controller) fail(s *step, reason, msg string) error {
-	s.a.Phase, s.a.Message = model.PhaseError, msg
-	c.log.Warn("cannot create container", "spec", s.name, "reason", reason, "message", msg)
-	return c.commitState(s, nil, c.event(s.name, model.EventWarning, reason, "%s", msg))
+	s.o.NameHeld = cname
+	return false, nil
 }
 
 // maxSeccompProfile bounds a profile file; Docker's default is about 20 KiB.

@@ -80,8 +80,21 @@ type Observed struct {
 	// refused (bad command, missing mount source...), at StartRefusedAt.
 	StartRefused   string
 	StartRefusedAt time.Time
+	// NameHeld is the container name a create was refused for, held by a
+	// container that is not this agent's.
+	NameHeld string
+	// CreateFailed says why the last create could not be made, when
+	// retrying soon will not help (a secret or profile file, the image
+	// under its pull policy, the daemon's refusal).
+	CreateFailed *Failure
 	// Stopping says a stop the agent issued for Container is under way.
 	Stopping bool
+}
+
+// Failure is a reason (an event reason, e.g. SecretUnavailable) and its
+// message.
+type Failure struct {
+	Reason, Message string
 }
 
 // ActionKind is one step towards the desired state.
@@ -126,6 +139,10 @@ type Action struct {
 	History      model.History // the history to persist with the action
 	// Why says in words why decide chose the action, for its log line.
 	Why string
+	// Failed, with ActNone, is a failure to report with a Warning event.
+	Failed *Failure
+	// Conflict is the container name another container holds.
+	Conflict string
 }
 
 // decide works out the next step for one spec. It is pure: everything it
@@ -218,7 +235,7 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 	}
 	c := o.Container
 	if c == nil {
-		return decideAbsent(d, h, now)
+		return decideAbsent(d, o, h, now)
 	}
 	if c.Running() {
 		return decideRunning(d, o, h, now)
@@ -256,7 +273,7 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 	return decideExited(d, *c, h, now)
 }
 
-func decideAbsent(d Desired, h model.History, now time.Time) Action {
+func decideAbsent(d Desired, o Observed, h model.History, now time.Time) Action {
 	if d.Spec == nil {
 		return Action{Kind: ActForget, Why: "spec and container are gone"}
 	}
@@ -266,6 +283,20 @@ func decideAbsent(d Desired, h model.History, now time.Time) Action {
 	if wait := h.NextTryAt.Sub(now); wait > 0 {
 		return Action{Kind: ActNone, Phase: model.PhaseBackoff, RequeueAfter: wait, History: h,
 			Message: fmt.Sprintf("restarting in %s", wait.Round(time.Millisecond))}
+	}
+	fail := func(f Failure) Action {
+		return Action{Kind: ActNone, Phase: model.PhaseError, Message: f.Message, History: h, Failed: &f}
+	}
+	switch {
+	case o.NameHeld != "":
+		a := fail(Failure{Reason: "NameConflict",
+			Message: fmt.Sprintf("a container not managed by this agent holds the name %s; remove or rename it", o.NameHeld)})
+		a.Conflict = o.NameHeld
+		return a
+	case o.CreateFailed != nil:
+		return fail(*o.CreateFailed)
+	case d.SecretErr != "":
+		return fail(Failure{Reason: "SecretUnavailable", Message: d.SecretErr})
 	}
 	return Action{Kind: ActCreate, Phase: model.PhasePending, History: h, Why: "the spec has no container"}
 }

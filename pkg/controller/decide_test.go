@@ -425,3 +425,27 @@ func TestForwardNeverWipesHistory(t *testing.T) {
 		t.Fatalf("refused: history %+v, want the restart count kept", a.History)
 	}
 }
+
+// TestDecideReportsCreateFailures: what apply learned of a create that
+// cannot succeed soon is a fact; decide chooses to report it, with the
+// event reason and the conflicting name.
+func TestDecideReportsCreateFailures(t *testing.T) {
+	d := testSpec(spec.RestartAlways)
+	h := model.History{SpecHash: d.Hash}
+	a := decide(d, Observed{NameHeld: "reconciler-web"}, h, t0)
+	if a.Kind != ActNone || a.Phase != model.PhaseError || a.Conflict != "reconciler-web" || a.Failed == nil || a.Failed.Reason != "NameConflict" {
+		t.Fatalf("name held: %+v", a)
+	}
+	a = decide(d, Observed{CreateFailed: &Failure{Reason: "ErrImageNeverPull", Message: "image x is not present"}}, h, t0)
+	if a.Kind != ActNone || a.Phase != model.PhaseError || a.Message != "image x is not present" || a.Conflict != "" {
+		t.Fatalf("create failed: %+v", a)
+	}
+	d.SecretErr = "secret file /s/x: not found"
+	if a := decide(d, Observed{}, h, t0); a.Kind != ActNone || a.Failed == nil || a.Failed.Reason != "SecretUnavailable" {
+		t.Fatalf("secret unreadable: %+v", a)
+	}
+	// Positive control: the same spec with nothing in the way is created.
+	if a := decide(testSpec(spec.RestartAlways), Observed{}, h, t0); a.Kind != ActCreate {
+		t.Fatalf("nothing in the way: %v", a.Kind)
+	}
+}

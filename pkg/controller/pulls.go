@@ -163,14 +163,16 @@ func (c *Controller) imageReady(ctx context.Context, s *step) (bool, error) {
 	case errors.Is(err, docker.ErrUnavailable):
 		return false, fmt.Errorf("inspect image %s: %w", ref, err)
 	case err != nil:
-		return false, c.fail(s, "ImageUnavailable", fmt.Sprintf("cannot inspect image %s: %v", ref, err))
+		s.o.CreateFailed = &Failure{Reason: "ImageUnavailable", Message: fmt.Sprintf("cannot inspect image %s: %v", ref, err)}
+		return false, nil
 	case pulled && res.err == nil:
 		a.History.Pull = nil
 		c.emit(c.event(name, model.EventNormal, "Pulled", "Successfully pulled image %s", ref))
 		return true, nil
 	case !present && policy == spec.PullNever:
-		return false, c.fail(s, "ErrImageNeverPull",
-			fmt.Sprintf("image %s is not present and imagePullPolicy is Never", ref))
+		s.o.CreateFailed = &Failure{Reason: "ErrImageNeverPull",
+			Message: fmt.Sprintf("image %s is not present and imagePullPolicy is Never", ref)}
+		return false, nil
 	case present && policy != spec.PullAlways:
 		a.History.Pull = nil
 		return true, nil
