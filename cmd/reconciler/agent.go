@@ -65,6 +65,7 @@ func agentCmd() *cobra.Command {
 	f.DurationVar(&cfg.HTTP.IdleTimeout, "http-idle-timeout", cfg.HTTP.IdleTimeout, "close a keep-alive connection idle this long")
 	f.IntVar(&cfg.HTTP.MaxConns, "http-max-conns", cfg.HTTP.MaxConns, "connections served at once per listener (API socket, API TCP, metrics); more wait")
 	f.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "address for /metrics, /healthz and /readyz")
+	f.StringVar(&cfg.PprofAddr, "pprof-addr", cfg.PprofAddr, "address for Go's profiles at /debug/pprof/ (net/http/pprof), on a listener of their own; empty serves none")
 	f.DurationVar(&cfg.Resync, "resync", cfg.Resync, "period of the full resync")
 	f.DurationVar(&cfg.Rescan, "rescan", cfg.Rescan, "period of the spec directory rescan")
 	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent reconciles (the daemon starts about 2 containers a second; 2-4 is best)")

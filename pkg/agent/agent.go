@@ -67,6 +67,9 @@ type Config struct {
 	// ExecMaxConcurrent and ExecMaxDuration bound the API's execs.
 	ExecMaxConcurrent int
 	ExecMaxDuration   time.Duration
+	// PprofAddr, when set, serves Go's profiles (net/http/pprof) on a
+	// listener of its own; empty (the default) serves none.
+	PprofAddr string
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -166,9 +169,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	prof, err := listenPprof(cfg.PprofAddr)
+	if err != nil {
+		health.Close()
+		return err
+	}
 	apiListeners, audit, err := a.listenAPI()
 	if err != nil {
 		health.Close()
+		if prof != nil {
+			prof.Close()
+		}
 		return err
 	}
 	if audit != nil {
@@ -177,6 +188,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func() error {
 		return serve(ctx, health, a.healthHandler(), cfg.HTTP, nil, log.With("component", "metrics"))
 	})
+	if prof != nil {
+		g.Go(func() error { return servePprof(ctx, prof, cfg.HTTP, log.With("component", "pprof")) })
+	}
 	// READY=1 goes out once the state is open and every listener is bound,
 	// not when Docker answers: the daemon may start long after the agent.
 	g.Go(func() error { return a.notifySystemd(ctx) })

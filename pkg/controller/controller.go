@@ -76,16 +76,17 @@ type Options struct {
 
 // Controller owns the reconcile loop.
 type Controller struct {
-	rt    docker.Runtime
-	st    Store
-	pub   Publisher
-	opts  Options
-	log   *slog.Logger
-	m     *metrics.Metrics
-	queue *Queue
-	cache *cache
-	notes *notes
-	pulls *pulls
+	rt     docker.Runtime
+	st     Store
+	pub    Publisher
+	opts   Options
+	log    *slog.Logger
+	m      *metrics.Metrics
+	queue  *Queue
+	cache  *cache
+	notes  *notes
+	pulls  *pulls
+	ledger *ledger
 
 	mu        sync.Mutex
 	waiters   map[string]context.CancelFunc // container id -> its Wait
@@ -138,6 +139,7 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 		queue:     NewQueue(),
 		cache:     newCache(),
 		notes:     newNotes(),
+		ledger:    newLedger(st),
 		waiters:   map[string]context.CancelFunc{},
 		stopping:  map[string]bool{},
 		changedAt: map[string]time.Time{},
@@ -240,29 +242,24 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	c.m.ReconcileDuration.Observe(time.Since(start).Seconds())
 	c.lastProgress.Store(time.Now().UnixNano())
 	c.firstSyncDone(name)
+	// The whole requeue policy: an error backs off per name, exponentially
+	// (Queue.AddRateLimited); any success ends that back-off (Forget), and
+	// a RequeueAfter comes back when it asks.
 	switch {
 	case ctx.Err() != nil:
 	case err != nil:
 		c.m.ReconcileTotal.WithLabelValues(metrics.ResultError).Inc()
-		c.log.Warn("reconcile failed", "spec", name, "err", err)
-		c.queue.AddAfter(name, c.errorDelay(err))
+		c.log.Warn("reconcile failed", "spec", name, "err", err, "retries", c.queue.NumRequeues(name))
+		c.queue.AddRateLimited(name)
 	case res.RequeueAfter > 0:
 		c.m.ReconcileTotal.WithLabelValues(metrics.ResultRequeue).Inc()
+		c.queue.Forget(name)
 		c.queue.AddAfter(name, res.RequeueAfter)
 	default:
 		c.m.ReconcileTotal.WithLabelValues(metrics.ResultSuccess).Inc()
+		c.queue.Forget(name)
 	}
 	return true
-}
-
-// errorDelay is the whole retry policy for failed reconciles: the periodic
-// resync would retry anyway, but a daemon that is briefly away deserves a
-// quicker look.
-func (c *Controller) errorDelay(err error) time.Duration {
-	if errors.Is(err, docker.ErrUnavailable) {
-		return time.Second
-	}
-	return min(5*time.Second, c.opts.Resync)
 }
 
 func (c *Controller) reconcileSafely(ctx context.Context, name string) (res Result, err error) {
@@ -286,8 +283,11 @@ func (c *Controller) resyncLoop(ctx context.Context) {
 				c.log.Warn("resync failed", "err", err)
 			}
 			// The loop is alive even when Docker is not (/readyz says that),
-			// but not when names wait and no worker finishes any.
-			if c.queue.Len() == 0 {
+			// but not when names wait and no worker finishes any, nor while a
+			// worker is in a reconcile: that one marks progress itself when
+			// it finishes, and must not be covered for by the ticker when it
+			// never does.
+			if c.queue.Len() == 0 && c.queue.Busy() == 0 {
 				c.lastProgress.Store(time.Now().UnixNano())
 			}
 		}

@@ -72,8 +72,29 @@ type Observed struct {
 	// OOMSeen says an oom event arrived for the run: this daemon sometimes
 	// reports an OOM kill as a plain 137 without the OOMKilled flag.
 	OOMSeen bool
+	// OOMAt is when the last oom event for Container arrived, whatever run
+	// it was for: the run before a restart in place may still get its
+	// notice after the restart.
+	OOMAt time.Time
+	// StartRefused is the daemon's answer to a start of Container that it
+	// refused (bad command, missing mount source...), at StartRefusedAt.
+	StartRefused   string
+	StartRefusedAt time.Time
+	// NameHeld is the container name a create was refused for, held by a
+	// container that is not this agent's.
+	NameHeld string
+	// CreateFailed says why the last create could not be made, when
+	// retrying soon will not help (a secret or profile file, the image
+	// under its pull policy, the daemon's refusal).
+	CreateFailed *Failure
 	// Stopping says a stop the agent issued for Container is under way.
 	Stopping bool
+}
+
+// Failure is a reason (an event reason, e.g. SecretUnavailable) and its
+// message.
+type Failure struct {
+	Reason, Message string
 }
 
 // ActionKind is one step towards the desired state.
@@ -92,6 +113,14 @@ const (
 	ActExpire                        // a finished job's TTL passed
 )
 
+// why is the reason text for the log line of a.
+func (a Action) why() string {
+	if a.Why != "" {
+		return a.Why
+	}
+	return a.Message
+}
+
 func (k ActionKind) String() string {
 	return [...]string{"None", "Inspect", "RecordExit", "Stop", "Remove", "RemoveStray",
 		"Create", "Start", "Forget", "Expire"}[k]
@@ -108,16 +137,32 @@ type Action struct {
 	Grace        time.Duration   // ActStop, ActRemoveStray
 	Exit         *model.ContainerExit
 	History      model.History // the history to persist with the action
+	// Why says in words why decide chose the action, for its log line.
+	Why string
+	// Failed, with ActNone, is a failure to report with a Warning event.
+	Failed *Failure
+	// Conflict is the container name another container holds.
+	Conflict string
 }
 
 // decide works out the next step for one spec. It is pure: everything it
 // needs is in its arguments, and it calls nothing outside this file.
 func decide(d Desired, o Observed, h model.History, now time.Time) Action {
 	a := decideAdmitted(d, o, h, now)
-	if d.Spec == nil || len(d.Refused) == 0 {
-		return a
+	if d.Spec != nil && len(d.Refused) > 0 {
+		a = refused(a, d, o, h)
 	}
-	return refused(a, d, o, h)
+	return forward(a, h)
+}
+
+// forward keeps the history moving forward only, as swarmkit's transition
+// helper keeps task states: an action that leaves History unset means
+// "unchanged", never "wiped". Only forgetting a spec drops it.
+func forward(a Action, h model.History) Action {
+	if a.Kind != ActForget && a.History == (model.History{}) {
+		a.History = h
+	}
+	return a
 }
 
 // refused turns the step decided for an admitted spec into the step for a
@@ -173,12 +218,24 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 			Message: fmt.Sprintf("removing stray container %s", s.Name)}
 	}
 	if d.Spec != nil && h.SpecHash != d.Hash {
-		// Past failures do not count against a new definition.
-		h = model.History{SpecHash: d.Hash, LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt, Stop: h.Stop}
+		// Past failures do not count against a new definition; what is
+		// known of the runs so far still stands.
+		h = model.History{SpecHash: d.Hash, LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt,
+			ExitRecorded: h.ExitRecorded, Stop: h.Stop, PendingExit: h.PendingExit}
+	}
+	if h.PendingExit != nil {
+		if a, ok := decidePending(d, o, h, now); ok {
+			return a
+		}
+	}
+	if o.Container != nil && o.StartRefused != "" {
+		// What was seen of the run before is not this one's.
+		rc := refusedRun(*o.Container, o, h)
+		o.Container, o.DieSeen, o.KillSeen, o.OOMSeen = &rc, false, false, false
 	}
 	c := o.Container
 	if c == nil {
-		return decideAbsent(d, h, now)
+		return decideAbsent(d, o, h, now)
 	}
 	if c.Running() {
 		return decideRunning(d, o, h, now)
@@ -190,29 +247,35 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 	if c.State == "created" && !recorded {
 		// Created but never started: the agent stopped between create and start.
 		if !d.current(c) {
-			return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+			return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending,
+				Why: "created but never started, for a spec that changed or is gone"}
 		}
-		return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+		return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending,
+			Why: "container created but not started"}
 	}
 	if !recorded {
 		if !c.Inspected {
-			return Action{Kind: ActInspect, ContainerID: c.ID, History: h}
+			return Action{Kind: ActInspect, ContainerID: c.ID, History: h, Why: "its exit needs the container's details"}
 		}
 		if c.ID != h.LastContainerID || !c.StartedAt.Equal(h.LastStartedAt) {
+			r := recordExit(d, o, h, now)
+			if a, ok := restartFirst(d, *c, r, now); ok {
+				return a
+			}
 			if wait := oomGrace(d, o, h, now); wait > 0 {
 				return Action{Kind: ActNone, Phase: model.PhasePending, RequeueAfter: wait, History: h,
 					Message: "waiting for the daemon's oom notice"}
 			}
-			return recordExit(d, o, h, now)
+			return r
 		}
 		h.ExitRecorded = true
 	}
 	return decideExited(d, *c, h, now)
 }
 
-func decideAbsent(d Desired, h model.History, now time.Time) Action {
+func decideAbsent(d Desired, o Observed, h model.History, now time.Time) Action {
 	if d.Spec == nil {
-		return Action{Kind: ActForget}
+		return Action{Kind: ActForget, Why: "spec and container are gone"}
 	}
 	if h.Done {
 		return finished(d, h, nil, now)
@@ -221,7 +284,21 @@ func decideAbsent(d Desired, h model.History, now time.Time) Action {
 		return Action{Kind: ActNone, Phase: model.PhaseBackoff, RequeueAfter: wait, History: h,
 			Message: fmt.Sprintf("restarting in %s", wait.Round(time.Millisecond))}
 	}
-	return Action{Kind: ActCreate, Phase: model.PhasePending, History: h}
+	fail := func(f Failure) Action {
+		return Action{Kind: ActNone, Phase: model.PhaseError, Message: f.Message, History: h, Failed: &f}
+	}
+	switch {
+	case o.NameHeld != "":
+		a := fail(Failure{Reason: "NameConflict",
+			Message: fmt.Sprintf("a container not managed by this agent holds the name %s; remove or rename it", o.NameHeld)})
+		a.Conflict = o.NameHeld
+		return a
+	case o.CreateFailed != nil:
+		return fail(*o.CreateFailed)
+	case d.SecretErr != "":
+		return fail(Failure{Reason: "SecretUnavailable", Message: d.SecretErr})
+	}
+	return Action{Kind: ActCreate, Phase: model.PhasePending, History: h, Why: "the spec has no container"}
 }
 
 func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action {
@@ -280,6 +357,97 @@ func oomGrace(d Desired, o Observed, h model.History, now time.Time) time.Durati
 	return c.FinishedAt.Add(oomNoticeWindow).Sub(now)
 }
 
+// refusedRun is the run a refused start makes of container c: a failed run
+// under the restart policy like any other, exit code 128 unless the
+// daemon gave one, with the daemon's answer as its error.
+func refusedRun(c docker.Container, o Observed, h model.History) docker.Container {
+	c.State, c.Error = "exited", joinText(c.Error, o.StartRefused)
+	// A container restarted in place still shows its previous run, whose
+	// exit is recorded: taken for that run, the refusal would be retried
+	// at once, forever, with no backoff and no record.
+	if !c.StartedAt.After(h.LastStartedAt) {
+		c.StartedAt, c.ExitCode, c.OOMKilled = o.StartRefusedAt, 0, false
+	}
+	if c.ExitCode == 0 {
+		c.ExitCode = 128
+	}
+	if c.FinishedAt.Before(c.StartedAt) {
+		c.FinishedAt = c.StartedAt
+	}
+	c.Inspected = true
+	return c
+}
+
+// restartFirst turns the record r of an exit whose container the policy
+// starts again at once into that start, with the record carried as the
+// history's PendingExit: the container runs again as soon as its exit is
+// known, and the record is completed after (decidePending). What the next
+// exit depends on (the counters, the back-off, the recorded run) is in
+// the history written before the start, so an agent killed between the
+// start and the record still records the run.
+func restartFirst(d Desired, c docker.Container, r Action, now time.Time) (Action, bool) {
+	if len(d.Refused) > 0 {
+		return r, false
+	}
+	next := decideExited(d, c, r.History, now)
+	if next.Kind != ActStart {
+		return r, false
+	}
+	next.History.PendingExit = r.Exit
+	next.Message = r.Message
+	next.Why = fmt.Sprintf("restart policy %s, at once after exit code %d (%s); the record follows the start",
+		d.Spec.Spec.RestartPolicy, r.Exit.ExitCode, r.Exit.Reason)
+	return next, true
+}
+
+// decidePending completes the record of a run that was restarted before
+// it was recorded: at once, unless its SIGKILL may still turn out an OOM
+// kill and the restarted run goes on meanwhile; then the step for the
+// running container stands, and the record is due when the notice window
+// closes.
+func decidePending(d Desired, o Observed, h model.History, now time.Time) (Action, bool) {
+	p := *h.PendingExit
+	c := o.Container
+	same := c != nil && c.ID == p.ContainerID
+	seen := same && !o.OOMAt.IsZero() && o.OOMAt.After(p.StartedAt.Add(-time.Second)) &&
+		!o.OOMAt.After(p.FinishedAt.Add(oomNoticeWindow))
+	if !p.OOMKilled && oomKilled(false, p.ExitCode, seen) {
+		p.OOMKilled = true
+		if p.Reason == model.ReasonSignaled || p.Reason == model.ReasonExternal {
+			p.Reason = model.ReasonOOMKilled
+		}
+	}
+	maybeOOM := !p.OOMKilled && p.ExitCode == 137 && d.Spec != nil && d.Spec.Spec.Resources.Memory != "" &&
+		(p.Reason == model.ReasonSignaled || p.Reason == model.ReasonExternal) && !p.FinishedAt.IsZero()
+	if wait := p.FinishedAt.Add(oomNoticeWindow).Sub(now); maybeOOM && wait > 0 && same && c.Running() {
+		h.PendingExit = nil // decided on as recorded; the store keeps it until it is
+		a := decideRunning(d, o, h, now)
+		if a.Kind != ActNone {
+			return Action{}, false
+		}
+		if a.RequeueAfter <= 0 || wait < a.RequeueAfter {
+			a.RequeueAfter = wait
+		}
+		a.History.PendingExit = &p
+		return a, true
+	}
+	h.PendingExit = nil
+	a := Action{Kind: ActRecordExit, ContainerID: p.ContainerID, Exit: &p, History: h, Phase: model.PhasePending,
+		Why: fmt.Sprintf("completing the record of the run before the restart: exit code %d (%s)", p.ExitCode, p.Reason)}
+	if same && c.Running() {
+		a.Phase = model.PhaseRunning
+	}
+	return a, true
+}
+
+// oomKilled is the one OOM heuristic: the daemon's flag, or a SIGKILL
+// exit (137) of a run for which an oom event arrived. The daemon sets the
+// flag only when its OOM notice beats the exit; when the exit outruns it,
+// only the event tells.
+func oomKilled(flag bool, code int, oomSeen bool) bool {
+	return flag || (oomSeen && code == 137)
+}
+
 // recordExit builds the ledger record of a run that ended and decides what
 // follows it under the restart policy.
 func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
@@ -290,7 +458,7 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 		SpecHash:     c.Labels[docker.LabelSpecHash],
 		ExitCode:     c.ExitCode,
 		Signal:       docker.SignalName(c.ExitCode),
-		OOMKilled:    c.OOMKilled || (o.OOMSeen && c.ExitCode == 137),
+		OOMKilled:    oomKilled(c.OOMKilled, c.ExitCode, o.OOMSeen),
 		Error:        c.Error,
 		StartedAt:    c.StartedAt,
 		FinishedAt:   c.FinishedAt,
@@ -308,7 +476,8 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 	stop := h.Stop
 	h.Stop = nil
 	h.LastContainerID, h.LastStartedAt, h.ExitRecorded = c.ID, c.StartedAt, true
-	a := Action{Kind: ActRecordExit, ContainerID: c.ID, Exit: exit, History: h}
+	a := Action{Kind: ActRecordExit, ContainerID: c.ID, Exit: exit, History: h,
+		Why: fmt.Sprintf("container exited with code %d (%s)", exit.ExitCode, exit.Reason)}
 	if stop != nil && stop.ContainerID == c.ID && stop.Cause == model.StopUnhealthy {
 		exit.Error = joinText(exit.Error, "stopped by the agent: container was unhealthy")
 	}
@@ -365,7 +534,11 @@ func recordExit(d Desired, o Observed, h model.History, now time.Time) Action {
 
 func decideExited(d Desired, c docker.Container, h model.History, now time.Time) Action {
 	if !d.current(&c) {
-		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+		why := "spec changed"
+		if d.Spec == nil {
+			why = "spec deleted"
+		}
+		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending, Why: why}
 	}
 	if h.Done {
 		return finished(d, h, &c, now)
@@ -374,14 +547,19 @@ func decideExited(d Desired, c docker.Container, h model.History, now time.Time)
 		// The daemon refused to start it: the next try gets a fresh
 		// container, since what stops this one may be its own state (a task
 		// left behind when the daemon stopped in the middle of a start).
-		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+		return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending,
+			Why: "the daemon refused to start it; the next try gets a fresh container"}
 	}
 	if wait := h.NextTryAt.Sub(now); wait > 0 {
 		return Action{Kind: ActNone, Phase: model.PhaseBackoff, RequeueAfter: wait, History: h,
 			Message: fmt.Sprintf("back-off %s restarting failed container", wait.Round(time.Millisecond))}
 	}
-	return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending}
+	return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending,
+		Why: "restart policy " + string(d.Spec.Spec.RestartPolicy)}
 }
+
+// expiredMessage is the status of a file job after its TTL.
+const expiredMessage = "expired after ttlAfterFinished; container removed"
 
 // finished handles a run that ended for good: the container is removed when
 // the spec asks, and the whole job expires after its TTL.
@@ -393,20 +571,29 @@ func finished(d Desired, h model.History, c *docker.Container, now time.Time) Ac
 	ps := d.Spec.Spec
 	if ttl := ps.TTLAfterFinished.Duration; ttl > 0 && !h.FinishedAt.IsZero() {
 		left := h.FinishedAt.Add(ttl).Sub(now)
-		if left <= 0 {
+		switch {
+		case left > 0:
+		case d.FromFile && c != nil:
+			// The file still asks for the spec: it keeps its final status
+			// and only loses its container.
+			return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h, Message: expiredMessage,
+				Why: "ttlAfterFinished passed; the spec file keeps the job's status"}
+		case d.FromFile:
+			return Action{Kind: ActNone, Phase: phase, History: h, Message: expiredMessage}
+		default:
 			id := ""
 			if c != nil {
 				id = c.ID
 			}
-			return Action{Kind: ActExpire, ContainerID: id, Phase: phase, History: h}
+			return Action{Kind: ActExpire, ContainerID: id, Phase: phase, History: h, Why: "ttlAfterFinished passed"}
 		}
 		if c != nil && ps.RemoveOnExit {
-			return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h}
+			return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h, Why: "run finished and removeOnExit is set"}
 		}
 		return Action{Kind: ActNone, Phase: phase, RequeueAfter: left, History: h}
 	}
 	if c != nil && ps.RemoveOnExit {
-		return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h}
+		return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h, Why: "run finished and removeOnExit is set"}
 	}
 	return Action{Kind: ActNone, Phase: phase, History: h}
 }
@@ -425,7 +612,7 @@ func classify(c docker.Container, o Observed, h model.History) model.ExitReason 
 		}
 	}
 	switch {
-	case c.OOMKilled || (o.OOMSeen && c.ExitCode == 137):
+	case oomKilled(c.OOMKilled, c.ExitCode, o.OOMSeen):
 		return model.ReasonOOMKilled
 	case o.KillSeen:
 		return model.ReasonExternal

@@ -64,7 +64,8 @@ func TestDecideConverges(t *testing.T) {
 			model.History{LastContainerID: "c1", LastStartedAt: t0.Add(-time.Second), ExitRecorded: true}, ActRemove, model.PhasePending},
 		{"deleted spec, no container: forget", Desired{}, Observed{}, model.History{}, ActForget, ""},
 		{"exited, not inspected: inspect", d, Observed{Container: ctr(d, "exited")}, model.History{}, ActInspect, ""},
-		{"exited, inspected: record", d, Observed{Container: ctr(d, "exited", exited(1, time.Second))}, model.History{}, ActRecordExit, model.PhasePending},
+		{"exited, inspected, restarted at once: start first, record after", d, Observed{Container: ctr(d, "exited", exited(1, time.Second))}, model.History{}, ActStart, model.PhasePending},
+		{"exited, inspected, not restarted: record", testSpec(spec.RestartNever), Observed{Container: ctr(testSpec(spec.RestartNever), "exited", exited(1, time.Second))}, model.History{}, ActRecordExit, model.PhaseFailed},
 		{"start refused, recorded: replaced, not restarted in place", d,
 			Observed{Container: ctr(d, "exited", exited(128, 0, func(c *docker.Container) { c.Error = "task c1: already exists" }))},
 			model.History{SpecHash: d.Hash, LastContainerID: "c1", LastStartedAt: t0, ExitRecorded: true, NextTryAt: t0.Add(time.Second)}, ActRemove, model.PhasePending},
@@ -165,11 +166,8 @@ func TestRestartPolicyTable(t *testing.T) {
 			t.Run(string(policy)+"/"+oc.name, func(t *testing.T) {
 				d := testSpec(policy)
 				a := decide(d, Observed{Container: ctr(d, "exited", oc.mod)}, model.History{SpecHash: d.Hash}, t0)
-				if a.Kind != ActRecordExit {
-					t.Fatalf("kind = %v", a.Kind)
-				}
-				if a.Exit.Reason != oc.reason {
-					t.Errorf("reason = %s, want %s", a.Exit.Reason, oc.reason)
+				if rec := recordOf(t, a); rec.Reason != oc.reason {
+					t.Errorf("reason = %s, want %s", rec.Reason, oc.reason)
 				}
 				if a.Phase != phases[i] {
 					t.Errorf("phase = %s, want %s", a.Phase, phases[i])
@@ -178,12 +176,12 @@ func TestRestartPolicyTable(t *testing.T) {
 				if a.History.Done == restarted {
 					t.Errorf("done = %v, want %v", a.History.Done, !restarted)
 				}
-				// The very next step: start again at once (first restart is
-				// immediate), or stay finished.
-				next := decide(d, Observed{Container: ctr(d, "exited", oc.mod)}, a.History, t0)
-				if restarted && next.Kind != ActStart {
-					t.Errorf("after record: %v, want Start", next.Kind)
+				// The first restart is immediate: it comes before the record.
+				// Otherwise the very next step leaves it finished.
+				if restarted != (a.Kind == ActStart) {
+					t.Errorf("kind = %v, want a start (restarted %v)", a.Kind, restarted)
 				}
+				next := decide(d, Observed{Container: ctr(d, "exited", oc.mod)}, a.History, t0)
 				if !restarted && (next.Kind != ActNone || next.Phase != phases[i]) {
 					t.Errorf("after record: %v/%s, want None/%s", next.Kind, next.Phase, phases[i])
 				}
@@ -201,10 +199,24 @@ func crash(t *testing.T, d Desired, h model.History, now time.Time, ran time.Dur
 		c.Inspected, c.ExitCode, c.StartedAt, c.FinishedAt = true, 1, now.Add(-ran), now
 	})
 	a := decide(d, Observed{Container: c}, h, now)
-	if a.Kind != ActRecordExit {
-		t.Fatalf("kind = %v", a.Kind)
-	}
+	recordOf(t, a)
+	a.History.PendingExit = nil // its record completed after the restart
 	return a.History, a.History.NextTryAt.Sub(now)
+}
+
+// recordOf is the record decide made of an exit: committed before anything
+// is done about it (RecordExit), or carried, pending, by the restart that
+// comes first (Start).
+func recordOf(t *testing.T, a Action) *model.ContainerExit {
+	t.Helper()
+	switch {
+	case a.Kind == ActRecordExit:
+		return a.Exit
+	case a.Kind == ActStart && a.History.PendingExit != nil:
+		return a.History.PendingExit
+	}
+	t.Fatalf("decide = %v (%s), want the exit recorded", a.Kind, a.Message)
+	return nil
 }
 
 func TestBackoffGrowsCapsAndResets(t *testing.T) {
@@ -286,17 +298,41 @@ func TestClassifyExit(t *testing.T) {
 		{"died while the daemon was down", Observed{Container: ctr(d, "exited", exited(255, time.Second))}, model.History{}, model.ReasonLost},
 		{"255 seen dying", Observed{Container: ctr(d, "exited", exited(255, time.Second)), DieSeen: true}, model.History{}, model.ReasonError},
 		{"OOM beats a kill seen", Observed{Container: ctr(d, "exited", exited(137, time.Second, func(c *docker.Container) { c.OOMKilled = true })), KillSeen: true}, model.History{}, model.ReasonOOMKilled},
+		// stopSignal SIGKILL: the 137 is the stop itself, no grace ran out.
+		{"agent stop with stopSignal SIGKILL", Observed{Container: ctr(d, "exited", exited(137, time.Second, func(c *docker.Container) { c.Labels[labelStopSignal] = "SIGKILL" }))}, stop(model.StopReplaced), model.ReasonStoppedByAgent},
+		// The kernel killed it during the stop: no grace ran out either.
+		{"OOM kill during an agent stop", Observed{Container: ctr(d, "exited", exited(137, time.Second, func(c *docker.Container) { c.OOMKilled = true }))}, stop(model.StopReplaced), model.ReasonStoppedByAgent},
+		{"exit 128, a refused start, is no signal", Observed{Container: ctr(d, "exited", exited(128, 0))}, model.History{}, model.ReasonError},
+		{"exit 129 is SIGHUP", Observed{Container: ctr(d, "exited", exited(129, time.Second))}, model.History{}, model.ReasonSignaled},
+		{"an oom event does not make exit 1 an OOM kill", Observed{Container: ctr(d, "exited", exited(1, time.Second)), OOMSeen: true}, model.History{}, model.ReasonError},
+		{"an oom event makes a SIGKILL an OOM kill", Observed{Container: ctr(d, "exited", exited(137, time.Second)), OOMSeen: true}, model.History{}, model.ReasonOOMKilled},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := decide(d, tc.o, tc.h, t0)
-			if a.Kind != ActRecordExit || a.Exit.Reason != tc.want {
-				t.Fatalf("got %v %+v, want reason %s", a.Kind, a.Exit, tc.want)
+			if rec := recordOf(t, a); rec.Reason != tc.want {
+				t.Fatalf("got %v %+v, want reason %s", a.Kind, rec, tc.want)
 			}
 			if a.History.Stop != nil {
 				t.Fatal("stop intent kept after its exit was recorded")
 			}
 		})
+	}
+}
+
+// TestOOMFlagOnlyForSIGKILL: the record's OOMKilled follows the one OOM
+// heuristic: the daemon's flag, or an oom event with a 137.
+func TestOOMFlagOnlyForSIGKILL(t *testing.T) {
+	d := testSpec(spec.RestartNever)
+	for _, tc := range []struct {
+		code    int
+		oomSeen bool
+		want    bool
+	}{{137, true, true}, {137, false, false}, {1, true, false}, {143, true, false}} {
+		a := decide(d, Observed{Container: ctr(d, "exited", exited(tc.code, time.Second)), OOMSeen: tc.oomSeen}, model.History{SpecHash: d.Hash}, t0)
+		if rec := recordOf(t, a); rec.OOMKilled != tc.want {
+			t.Errorf("exit %d, oom event %v: OOMKilled %v, want %v", tc.code, tc.oomSeen, rec.OOMKilled, tc.want)
+		}
 	}
 }
 
@@ -363,5 +399,53 @@ func TestOOMNoticeAfterExit(t *testing.T) {
 	}
 	if a := decide(d, Observed{Container: killed}, model.History{SpecHash: d.Hash}, t0.Add(2*time.Second)); a.Kind != ActRecordExit || a.Exit.Reason != model.ReasonSignaled {
 		t.Fatalf("no notice within the window: %v", a.Kind)
+	}
+}
+
+// TestForwardNeverWipesHistory: an action that leaves History unset keeps
+// the history it was decided from; only forgetting a spec drops it.
+func TestForwardNeverWipesHistory(t *testing.T) {
+	h := model.History{SpecHash: "x", Restarts: 3, LastContainerID: "c1"}
+	if a := forward(Action{Kind: ActNone, Phase: model.PhaseRunning}, h); a.History != h {
+		t.Fatalf("unset history became %+v, want %+v", a.History, h)
+	}
+	set := model.History{SpecHash: "x", Restarts: 4}
+	if a := forward(Action{Kind: ActRecordExit, History: set}, h); a.History != set {
+		t.Fatalf("a set history was replaced: %+v", a.History)
+	}
+	if a := forward(Action{Kind: ActForget}, h); a.History != (model.History{}) {
+		t.Fatalf("forget kept %+v", a.History)
+	}
+	// Through decide: a refused spec whose container is gone keeps its
+	// counters.
+	d := testSpec(spec.RestartAlways)
+	d.Refused = spec.ErrorList{{Path: "spec.privileged", Rule: "allowPrivileged", Msg: "privileged containers are refused by policy"}}
+	kept := model.History{SpecHash: d.Hash, Restarts: 2, Attempts: 2}
+	if a := decide(d, Observed{}, kept, t0); a.History.Restarts != 2 {
+		t.Fatalf("refused: history %+v, want the restart count kept", a.History)
+	}
+}
+
+// TestDecideReportsCreateFailures: what apply learned of a create that
+// cannot succeed soon is a fact; decide chooses to report it, with the
+// event reason and the conflicting name.
+func TestDecideReportsCreateFailures(t *testing.T) {
+	d := testSpec(spec.RestartAlways)
+	h := model.History{SpecHash: d.Hash}
+	a := decide(d, Observed{NameHeld: "reconciler-web"}, h, t0)
+	if a.Kind != ActNone || a.Phase != model.PhaseError || a.Conflict != "reconciler-web" || a.Failed == nil || a.Failed.Reason != "NameConflict" {
+		t.Fatalf("name held: %+v", a)
+	}
+	a = decide(d, Observed{CreateFailed: &Failure{Reason: "ErrImageNeverPull", Message: "image x is not present"}}, h, t0)
+	if a.Kind != ActNone || a.Phase != model.PhaseError || a.Message != "image x is not present" || a.Conflict != "" {
+		t.Fatalf("create failed: %+v", a)
+	}
+	d.SecretErr = "secret file /s/x: not found"
+	if a := decide(d, Observed{}, h, t0); a.Kind != ActNone || a.Failed == nil || a.Failed.Reason != "SecretUnavailable" {
+		t.Fatalf("secret unreadable: %+v", a)
+	}
+	// Positive control: the same spec with nothing in the way is created.
+	if a := decide(testSpec(spec.RestartAlways), Observed{}, h, t0); a.Kind != ActCreate {
+		t.Fatalf("nothing in the way: %v", a.Kind)
 	}
 }

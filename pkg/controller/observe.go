@@ -1,161 +1,108 @@
 package controller
 
 import (
-	"sync"
-	"time"
+	"context"
+	"errors"
+	"fmt"
 
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/store"
 )
 
-// cache holds the last listing of each spec's containers. A listing is fresh
-// while no event or action touched the spec since it was taken, so a resync
-// costs one list call in all, and a reconcile after an event lists anew.
-type cache struct {
-	mu      sync.Mutex
-	version map[string]uint64
-	entries map[string]cacheEntry
-}
-
-type cacheEntry struct {
-	containers []docker.Container
-	version    uint64
-}
-
-func newCache() *cache {
-	return &cache{version: map[string]uint64{}, entries: map[string]cacheEntry{}}
-}
-
-// get returns the cached containers of name when the entry is fresh.
-func (c *cache) get(name string) ([]docker.Container, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[name]
-	if !ok || e.version != c.version[name] {
-		return nil, false
+func (c *Controller) desired(name string) (Desired, error) {
+	r, err := c.st.GetSpec(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return Desired{}, nil
 	}
-	return e.containers, true
-}
-
-// dirty marks name's entry stale.
-func (c *cache) dirty(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.version[name]++
-}
-
-// begin returns the version to store a listing of name under; a change
-// that lands while the list call runs makes the stored listing stale.
-func (c *cache) begin(name string) uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.version[name]
-}
-
-func (c *cache) put(name string, v uint64, cs []docker.Container) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.entries[name] = cacheEntry{containers: cs, version: v}
-}
-
-// beginAll snapshots every version before a full listing.
-func (c *cache) beginAll() map[string]uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]uint64, len(c.version))
-	for k, v := range c.version {
-		out[k] = v
+	if err != nil {
+		return Desired{}, fmt.Errorf("read spec: %w", err)
 	}
-	return out
-}
-
-// putAll stores a full listing grouped by spec name for every name in names.
-func (c *cache) putAll(vers map[string]uint64, names map[string]struct{}, by map[string][]docker.Container) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for n := range names {
-		c.entries[n] = cacheEntry{containers: by[n], version: vers[n]}
-	}
-}
-
-func (c *cache) forget(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.entries, name)
-	delete(c.version, name)
-}
-
-// notes remembers the die and kill events seen per container, which the
-// container's state cannot tell afterwards: a kill means someone else
-// stopped it (unless the agent did), and a 255 exit with no die event means
-// it died while the daemon was down.
-type notes struct {
-	mu   sync.Mutex
-	seen map[string]note
-}
-
-type note struct {
-	startAt, dieAt, killAt, oomAt time.Time
-}
-
-const maxNotes = 20000
-
-func newNotes() *notes { return &notes{seen: map[string]note{}} }
-
-func (n *notes) record(ev docker.Event) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	switch ev.Action {
-	case "start":
-		x := n.seen[ev.ContainerID]
-		if ev.Time.After(x.startAt) {
-			x.startAt = ev.Time
+	d := Desired{Spec: r.Spec, Hash: r.Hash, FromFile: r.Source.Kind == store.SourceFile}
+	// The policy may have changed since the spec was stored (a reload, an
+	// agent restart with another policy file): check it as it is now.
+	d.Refused = c.opts.Policy.Get().Check(r.Spec)
+	for _, e := range d.Refused {
+		if e.File == "" {
+			e.File = r.Source.Path // the spec file, for a spec from one
 		}
-		n.put(ev.ContainerID, x)
-	case "die":
-		x := n.seen[ev.ContainerID]
-		x.dieAt = ev.Time
-		n.put(ev.ContainerID, x)
-	case "oom":
-		x := n.seen[ev.ContainerID]
-		x.oomAt = ev.Time
-		n.put(ev.ContainerID, x)
-	case "kill", "stop":
-		x := n.seen[ev.ContainerID]
-		x.killAt = ev.Time
-		n.put(ev.ContainerID, x)
-	case "destroy":
-		delete(n.seen, ev.ContainerID)
 	}
+	return c.withSecrets(d), nil
 }
 
-func (n *notes) put(id string, x note) {
-	if _, ok := n.seen[id]; !ok && len(n.seen) >= maxNotes {
-		// Bounded: forget everything rather than grow; the cost is a
-		// coarser exit reason for runs that end in this instant.
-		n.seen = map[string]note{}
-	}
-	n.seen[id] = x
-}
-
-// diedSinceStart reports a die seen after the last start of id: a listing
-// that still shows it running is older than the event (the daemon's list
-// view lags its events), so the container must be inspected.
-func (n *notes) diedSinceStart(id string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	x, ok := n.seen[id]
-	return ok && !x.dieAt.IsZero() && !x.dieAt.Before(x.startAt)
-}
-
-// about reports what was seen for the run of id that started at startedAt.
-func (n *notes) about(id string, startedAt time.Time) (die, kill, oom bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	x, ok := n.seen[id]
+// observe lists the spec's containers (from the cache when it is fresh).
+func (c *Controller) observe(ctx context.Context, name string) (Observed, error) {
+	cs, ok := c.cache.get(name)
 	if !ok {
-		return false, false, false
+		v := c.cache.begin(name)
+		sel := c.selector()
+		sel[docker.LabelSpec] = name
+		var err error
+		cs, err = c.rt.List(ctx, sel)
+		if err != nil {
+			return Observed{}, fmt.Errorf("list containers of %q: %w", name, err)
+		}
+		c.cache.put(name, v, cs)
 	}
-	// Event times have second precision on some daemons: allow a second.
-	from := startedAt.Add(-time.Second)
-	return x.dieAt.After(from), x.killAt.After(from), x.oomAt.After(from)
+	var o Observed
+	want := ContainerName(name)
+	for i := range cs {
+		ct := cs[i]
+		if ct.Name == want && o.Container == nil {
+			o.Container = &ct
+			continue
+		}
+		o.Strays = append(o.Strays, ct)
+	}
+	if ct := o.Container; ct != nil && ct.Running() && !ct.Inspected && c.notes.diedSinceStart(ct.ID) {
+		in, err := c.rt.Inspect(ctx, ct.ID)
+		switch {
+		case errors.Is(err, docker.ErrNotFound):
+			o.Container = nil
+		case err != nil:
+			return Observed{}, fmt.Errorf("inspect: %w", err)
+		default:
+			o.Container = &in
+		}
+	}
+	c.annotate(&o)
+	return o, nil
+}
+
+// inspectIfNeeded inspects a running container whose spec needs what a
+// listing does not show: its start time (activeDeadline) or its health.
+// Other specs cost no inspect per resync.
+func (c *Controller) inspectIfNeeded(ctx context.Context, d Desired, o *Observed) error {
+	ct := o.Container
+	if d.Spec == nil || ct == nil || !ct.Running() || ct.Inspected {
+		return nil
+	}
+	if d.Spec.Spec.ActiveDeadline.Duration == 0 && d.Spec.Spec.Healthcheck == nil {
+		return nil
+	}
+	in, err := c.rt.Inspect(ctx, ct.ID)
+	switch {
+	case errors.Is(err, docker.ErrNotFound):
+		o.Container = nil
+		return nil
+	case err != nil:
+		return fmt.Errorf("inspect: %w", err)
+	}
+	o.Container = &in
+	c.annotate(o)
+	return nil
+}
+
+// annotate adds what the agent itself knows about the observed container.
+func (c *Controller) annotate(o *Observed) {
+	if o.Container == nil {
+		return
+	}
+	o.DieSeen, o.KillSeen, o.OOMSeen = c.notes.about(o.Container.ID, o.Container.StartedAt)
+	o.OOMAt = c.notes.oomAt(o.Container.ID)
+	c.mu.Lock()
+	o.Stopping = c.stopping[o.Container.ID]
+	c.mu.Unlock()
+	if o.Container.Running() {
+		c.watchExit(o.Container.Labels[docker.LabelSpec], o.Container.ID)
+	}
 }

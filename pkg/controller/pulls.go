@@ -154,22 +154,25 @@ func (p *pulls) run(ctx context.Context, ref string) {
 // spec as waiting and returns false; the pull's end enqueues the spec. A
 // failed pull puts the spec in ImagePullBackOff until its next try. On
 // true, a.History is what the create should record.
-func (c *Controller) imageReady(ctx context.Context, name string, d Desired, o Observed, a *Action) (bool, error) {
-	ref, policy := d.Spec.Spec.Image, d.Spec.Spec.ImagePullPolicy
+func (c *Controller) imageReady(ctx context.Context, s *step) (bool, error) {
+	name, a := s.name, &s.a
+	ref, policy := s.d.Spec.Spec.Image, s.d.Spec.Spec.ImagePullPolicy
 	present, err := c.rt.ImagePresent(ctx, ref)
 	res, pulled := c.pulls.take(name, ref)
 	switch {
 	case errors.Is(err, docker.ErrUnavailable):
 		return false, fmt.Errorf("inspect image %s: %w", ref, err)
 	case err != nil:
-		return false, c.fail(name, d, o, *a, "ImageUnavailable", fmt.Sprintf("cannot inspect image %s: %v", ref, err))
+		s.o.CreateFailed = &Failure{Reason: "ImageUnavailable", Message: fmt.Sprintf("cannot inspect image %s: %v", ref, err)}
+		return false, nil
 	case pulled && res.err == nil:
 		a.History.Pull = nil
 		c.emit(c.event(name, model.EventNormal, "Pulled", "Successfully pulled image %s", ref))
 		return true, nil
 	case !present && policy == spec.PullNever:
-		return false, c.fail(name, d, o, *a, "ErrImageNeverPull",
-			fmt.Sprintf("image %s is not present and imagePullPolicy is Never", ref))
+		s.o.CreateFailed = &Failure{Reason: "ErrImageNeverPull",
+			Message: fmt.Sprintf("image %s is not present and imagePullPolicy is Never", ref)}
+		return false, nil
 	case present && policy != spec.PullAlways:
 		a.History.Pull = nil
 		return true, nil
@@ -184,32 +187,32 @@ func (c *Controller) imageReady(ctx context.Context, name string, d Desired, o O
 			c.emit(failed)
 			return true, nil
 		}
-		return false, c.pullBackoff(name, d, o, *a, failed,
+		return false, c.pullBackoff(s, failed,
 			c.event(name, model.EventWarning, "BackOff", "Back-off %s pulling image %s", bo.Delay, ref))
 	}
 	if bo := a.History.Pull; bo != nil && bo.Image == ref && now.Before(bo.NextTryAt) {
 		if present {
 			return true, nil // Always, but the last pull failed: run what we have until the next try
 		}
-		return false, c.pullBackoff(name, d, o, *a)
+		return false, c.pullBackoff(s)
 	}
 	var evs []model.Event
 	if c.pulls.start(ctx, name, ref) {
 		evs = append(evs, c.event(name, model.EventNormal, "Pulling", "Pulling image %s", ref))
 	}
 	a.Phase, a.Message = model.PhasePending, fmt.Sprintf("pulling image %s", ref)
-	return false, c.commitState(name, d, o, *a, a.History, nil, evs...)
+	return false, c.commitState(s, nil, evs...)
 }
 
 // pullBackoff records a spec waiting for its next pull and enqueues it
 // for then.
-func (c *Controller) pullBackoff(name string, d Desired, o Observed, a Action, evs ...model.Event) error {
-	bo := a.History.Pull
-	a.Phase = model.PhaseImagePullBackOff
-	a.Message = fmt.Sprintf("Back-off %s pulling image %s: %s", bo.Delay, bo.Image, bo.Message)
-	if err := c.commitState(name, d, o, a, a.History, nil, evs...); err != nil {
+func (c *Controller) pullBackoff(s *step, evs ...model.Event) error {
+	bo := s.a.History.Pull
+	s.a.Phase = model.PhaseImagePullBackOff
+	s.a.Message = fmt.Sprintf("Back-off %s pulling image %s: %s", bo.Delay, bo.Image, bo.Message)
+	if err := c.commitState(s, nil, evs...); err != nil {
 		return err
 	}
-	c.queue.AddAfter(name, bo.NextTryAt.Sub(c.opts.Now()))
+	c.queue.AddAfter(s.name, bo.NextTryAt.Sub(c.opts.Now()))
 	return nil
 }

@@ -283,3 +283,36 @@ func TestReconcilePullPolicies(t *testing.T) {
 		t.Fatalf("IfNotPresent, image present: %+v, %d pulls", st, h.rt.count("pull"))
 	}
 }
+
+// TestPullPolicyTable: which policy pulls, with the image in store or not.
+// The registry answers, so a pull that is made succeeds.
+func TestPullPolicyTable(t *testing.T) {
+	for _, tc := range []struct {
+		policy  spec.PullPolicy
+		present bool
+		pulls   int
+		phase   model.Phase
+	}{
+		{spec.PullAlways, true, 1, model.PhaseRunning},
+		{spec.PullAlways, false, 1, model.PhaseRunning},
+		{spec.PullIfNotPresent, true, 0, model.PhaseRunning},
+		{spec.PullIfNotPresent, false, 1, model.PhaseRunning},
+		{spec.PullNever, true, 0, model.PhaseRunning},
+		{spec.PullNever, false, 0, model.PhaseError},
+	} {
+		t.Run(fmt.Sprintf("%s/present=%v", tc.policy, tc.present), func(t *testing.T) {
+			h := newHarness(t)
+			h.rt.images = map[string]bool{"reconciler/box:latest": tc.present}
+			h.rt.pull = func(string) error { return nil }
+			h.putSpec("web", func(c *spec.ContainerSpec) {
+				c.RestartPolicy = spec.RestartAlways
+				c.ImagePullPolicy = tc.policy
+			})
+			h.reconcile("web") // pulls (in the pool) or creates
+			h.reconcile("web") // creates after the pull
+			if st := h.status("web"); h.rt.count("pull") != tc.pulls || st.Phase != tc.phase {
+				t.Fatalf("%d pulls, phase %s (%s); want %d pulls, %s", h.rt.count("pull"), st.Phase, st.Message, tc.pulls, tc.phase)
+			}
+		})
+	}
+}

@@ -17,6 +17,7 @@ type Queue struct {
 	processing map[string]struct{}
 	waiting    map[string]time.Time // earliest pending AddAfter per name
 	addedAt    map[string]time.Time // when each queued name was added
+	failures   map[string]int       // consecutive AddRateLimited per name since its Forget
 	shutdown   bool
 	now        func() time.Time
 	afterFunc  func(time.Duration, func()) // time.AfterFunc; replaced in tests
@@ -35,6 +36,7 @@ func NewQueue() *Queue {
 		processing: map[string]struct{}{},
 		waiting:    map[string]time.Time{},
 		addedAt:    map[string]time.Time{},
+		failures:   map[string]int{},
 		now:        time.Now,
 		afterFunc:  func(d time.Duration, f func()) { time.AfterFunc(d, f) },
 	}
@@ -96,6 +98,50 @@ func (q *Queue) AddAfter(name string, d time.Duration) {
 	})
 }
 
+// The per-name back-off of failed reconciles, as client-go's default
+// item limiter: 5ms doubling on each failure. Its cap suits this agent
+// better than client-go's 1000s: a failure here is most often a daemon
+// that is briefly away or a state file that is full, and the resync
+// retries everything anyway.
+const (
+	RateLimitBase = 5 * time.Millisecond
+	RateLimitMax  = 30 * time.Second
+)
+
+// AddRateLimited queues name after its back-off: RateLimitBase doubling
+// with each call since its last Forget, capped at RateLimitMax.
+func (q *Queue) AddRateLimited(name string) {
+	q.mu.Lock()
+	n := q.failures[name]
+	q.failures[name] = n + 1
+	q.mu.Unlock()
+	q.AddAfter(name, rateLimitDelay(n))
+}
+
+// rateLimitDelay is the back-off after n earlier failures.
+func rateLimitDelay(n int) time.Duration {
+	d := RateLimitBase
+	for i := 0; i < n && d < RateLimitMax; i++ {
+		d *= 2
+	}
+	return min(d, RateLimitMax)
+}
+
+// Forget ends name's back-off: its next failure waits RateLimitBase
+// again. It does not take name out of the queue.
+func (q *Queue) Forget(name string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.failures, name)
+}
+
+// NumRequeues is how many times name was rate-limited since its Forget.
+func (q *Queue) NumRequeues(name string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.failures[name]
+}
+
 // Get blocks until a name is available or the queue is shut down.
 func (q *Queue) Get() (name string, shutdown bool) {
 	q.mu.Lock()
@@ -129,6 +175,13 @@ func (q *Queue) Done(name string) {
 		q.items = append(q.items, name)
 		q.cond.Signal()
 	}
+}
+
+// Busy is the number of names handed out and not yet Done.
+func (q *Queue) Busy() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.processing)
 }
 
 // Len is the number of names waiting to be handed out.

@@ -138,3 +138,44 @@ func TestQueueReportsHowLongANameWaited(t *testing.T) {
 		t.Fatalf("waits = %v, want [5s]", waits)
 	}
 }
+
+// TestQueueRateLimitedBacksOffPerNameUntilForget: client-go's
+// AddRateLimited and Forget. Each failure of a name doubles its delay from
+// RateLimitBase up to RateLimitMax; another name keeps its own count;
+// Forget starts a name over.
+func TestQueueRateLimitedBacksOffPerNameUntilForget(t *testing.T) {
+	q := NewQueue()
+	var delays []time.Duration
+	var fire func()
+	q.afterFunc = func(d time.Duration, f func()) { delays, fire = append(delays, d), f }
+	next := func(name string) time.Duration {
+		t.Helper()
+		q.AddRateLimited(name)
+		fire()
+		got, _ := q.Get()
+		q.Done(got)
+		if got != name {
+			t.Fatalf("Get = %q, want %q", got, name)
+		}
+		return delays[len(delays)-1]
+	}
+	want := []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}
+	for i, w := range want {
+		if d := next("a"); d != w {
+			t.Fatalf("failure %d of a: delay %s, want %s", i+1, d, w)
+		}
+	}
+	if d := next("b"); d != RateLimitBase || q.NumRequeues("a") != 4 {
+		t.Fatalf("b's first failure waits %s (want %s); a has %d requeues (want 4)", d, RateLimitBase, q.NumRequeues("a"))
+	}
+	q.Forget("a")
+	if d := next("a"); d != RateLimitBase {
+		t.Fatalf("after Forget: %s, want %s", d, RateLimitBase)
+	}
+	for range 20 {
+		next("c")
+	}
+	if d := next("c"); d != RateLimitMax {
+		t.Fatalf("after many failures: %s, want the cap %s", d, RateLimitMax)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +26,11 @@ type fakeRuntime struct {
 	containers map[string]*docker.Container
 	seq        int
 	calls      map[string]int
-	stopCode   int // exit code of a stopped container
+	order      []string // every call, in turn
+	logsUntil  []time.Time
+	onStart    func() // called after each successful start
+	startErr   error  // when set, every start is refused with it
+	stopCode   int    // exit code of a stopped container
 	lastCreate docker.CreateRequest
 	// images in the local store when set (else every image is); pull
 	// answers a pull (else it fails) and adds the image on success.
@@ -43,7 +48,17 @@ func (f *fakeRuntime) count(op string) int {
 	return f.calls[op]
 }
 
-func (f *fakeRuntime) call(op string) { f.calls[op]++ }
+func (f *fakeRuntime) call(op string) {
+	f.calls[op]++
+	f.order = append(f.order, op)
+}
+
+// ops returns the calls made so far, in turn.
+func (f *fakeRuntime) ops() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.order)
+}
 
 func (f *fakeRuntime) byName(name string) *docker.Container {
 	for _, c := range f.containers {
@@ -117,7 +132,13 @@ func (f *fakeRuntime) Start(_ context.Context, id string) error {
 	defer f.mu.Unlock()
 	f.call("start")
 	c := f.containers[id]
+	if f.startErr != nil {
+		return f.startErr
+	}
 	c.State, c.StartedAt, c.ExitCode = "running", f.now(), 0
+	if f.onStart != nil {
+		f.onStart()
+	}
 	return nil
 }
 
@@ -145,10 +166,11 @@ func (f *fakeRuntime) Wait(ctx context.Context, _ string) (model.ContainerExit, 
 	return model.ContainerExit{}, ctx.Err()
 }
 
-func (f *fakeRuntime) Logs(context.Context, string, docker.LogOptions) (io.ReadCloser, error) {
+func (f *fakeRuntime) Logs(_ context.Context, _ string, opts docker.LogOptions) (io.ReadCloser, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("logs")
+	f.logsUntil = append(f.logsUntil, opts.Until)
 	return io.NopCloser(strings.NewReader("")), nil
 }
 

@@ -156,9 +156,10 @@ func TestCreateChecksThePolicyInForce(t *testing.T) {
 		t.Fatalf("desired: %+v, %v", d.Refused, err)
 	}
 	cur.Set(spec.DefaultPolicy()) // reloaded in between
-	ct, err := h.c.create(t.Context(), "web", d, Observed{}, Action{Kind: ActCreate, Phase: model.PhasePending})
-	if err != nil || ct != nil || h.rt.count("create") != 0 {
-		t.Fatalf("create = %v, %v; calls %v; want nothing created", ct, err, h.rt.calls)
+	s := &step{name: "web", d: d, a: Action{Kind: ActCreate, Phase: model.PhasePending}}
+	done, err := h.c.create(t.Context(), s)
+	if err != nil || !done || s.o.Container != nil || h.rt.count("create") != 0 {
+		t.Fatalf("create = %v, %v, %v; calls %v; want nothing created", done, s.o.Container, err, h.rt.calls)
 	}
 	if st := h.status("web"); st.Phase != model.PhaseRefused || len(h.events("web", "Refused")) != 1 {
 		t.Fatalf("status %+v", st)

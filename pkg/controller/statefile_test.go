@@ -117,3 +117,39 @@ func TestFullStateFileChangesNoContainer(t *testing.T) {
 		t.Errorf("after space returned: %v, want db replaced and job created", h.rt.calls)
 	}
 }
+
+// TestFailedReconcileBacksOffUntilItSucceeds: the worker's requeue policy.
+// A reconcile that fails comes back after a per-name delay that doubles;
+// one that succeeds ends the back-off.
+func TestFailedReconcileBacksOffUntilItSucceeds(t *testing.T) {
+	h := newHarness(t)
+	fs := &fullStore{Store: h.st}
+	h.c = New(h.rt, fs, nil, Options{Instance: "test", Now: func() time.Time { return h.now }})
+	var delays []time.Duration
+	var due []func()
+	h.c.queue.afterFunc = func(d time.Duration, f func()) { delays, due = append(delays, d), append(due, f) }
+	h.put("web", spec.RestartAlways, "sleep")
+	run := func() {
+		t.Helper()
+		for _, f := range due {
+			f() // the back-off has passed
+		}
+		due = nil
+		h.c.queue.Add("web")
+		if !h.c.processNext(context.Background()) {
+			t.Fatal("queue shut down")
+		}
+		h.c.wg.Wait()
+	}
+	fs.full.Store(true)
+	run()
+	run()
+	if len(delays) != 2 || delays[0] != RateLimitBase || delays[1] != 2*RateLimitBase || h.c.queue.NumRequeues("web") != 2 {
+		t.Fatalf("after two failures: delays %v, requeues %d; want %s then %s", delays, h.c.queue.NumRequeues("web"), RateLimitBase, 2*RateLimitBase)
+	}
+	fs.full.Store(false)
+	run()
+	if n := h.c.queue.NumRequeues("web"); n != 0 || h.rt.count("start") != 1 {
+		t.Fatalf("after a success: %d requeues, calls %v; want the back-off forgotten and the container started", n, h.rt.calls)
+	}
+}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/model"
-	"github.com/reconciler/reconciler/pkg/store"
 )
 
 // watchExit keeps one Wait open per running container: a second path, next
@@ -118,9 +117,13 @@ func (c *Controller) stopAll() {
 			if r, err := c.st.GetSpec(name); err == nil {
 				g = r.Spec.Spec.TerminationGracePeriod.Duration
 			}
-			h, _ := c.st.GetHistory(name)
+			h, err := c.ledger.history(name)
+			if err != nil {
+				c.log.Error("not stopping a container on shutdown: its history cannot be read", "spec", name, "err", err)
+				return
+			}
 			h.Stop = &model.StopIntent{ContainerID: ct.ID, Cause: model.StopShutdown, At: c.opts.Now(), Grace: g}
-			if _, _, err := c.st.Commit(store.Change{Name: name, History: &h}); err != nil {
+			if err := c.commit(name, nil, &h, nil); err != nil {
 				// Unrecorded, the stop would read as someone else's kill.
 				c.log.Error("not stopping a container on shutdown: its stop cannot be recorded", "spec", name, "err", err)
 				return

@@ -25,6 +25,9 @@ func (c *Client) Logs(ctx context.Context, id string, opts LogOptions) (io.ReadC
 	if !opts.Since.IsZero() {
 		lo.Since = unixText(opts.Since)
 	}
+	if !opts.Until.IsZero() {
+		lo.Until = unixText(opts.Until)
+	}
 	if !opts.Follow {
 		// A tail is read at once: the deadline covers the whole read.
 		var cancel context.CancelFunc

@@ -87,9 +87,12 @@ type FileMount struct {
 
 // LogOptions choose what Logs returns.
 type LogOptions struct {
-	Follow     bool
-	Tail       string // "all" or a number of lines
-	Since      time.Time
+	Follow bool
+	Tail   string // "all" or a number of lines
+	Since  time.Time
+	// Until, when set, ends the output there: the tail of a run that ended
+	// at Until, even after the container was started again.
+	Until      time.Time
 	Timestamps bool
 }
 
@@ -127,8 +130,9 @@ type Runtime interface {
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	// Remove removes a container (forced); a missing one is not an error.
 	Remove(ctx context.Context, id string) error
-	// Wait blocks until the container is not running and returns how it
-	// ended; it falls back to Inspect when the wait itself fails.
+	// Wait blocks until the container is not running and returns its exit
+	// code (not the exit's record, which the controller builds from an
+	// inspect); it falls back to Inspect when the wait itself fails.
 	Wait(ctx context.Context, id string) (model.ContainerExit, error)
 	// Logs streams the container's output, multiplexed as Docker sends it
 	// for non-TTY containers (use stdcopy to split it).

@@ -115,6 +115,12 @@ type History struct {
 	// Pull is the back-off of the spec's image pulls while they fail, kept
 	// so that an agent restart does not retry at once.
 	Pull *PullBackoff `json:"pull,omitempty"`
+	// PendingExit is the exit of a run whose container was restarted
+	// before its record was complete (restart first, record after): what
+	// was known when the restart was decided, written before the start.
+	// The ledger record is completed from it (the OOM notice, the log
+	// tail up to FinishedAt), by this agent or the next one.
+	PendingExit *ContainerExit `json:"pendingExit,omitempty"`
 }
 
 // PullBackoff records consecutive failed pulls of one image.
