@@ -140,17 +140,38 @@ func (r result) key(f file, m mutation) string {
 	return fmt.Sprintf("%s:%d:%d %s", name, m.Line, m.Column, m.Type)
 }
 
-// lived lists the mutants no test killed, in file order.
+// lived lists the mutants no test killed, by file and position.
 func (r result) lived() []string {
-	var out []string
+	type pos struct {
+		file         string
+		line, column int
+		key          string
+	}
+	var ps []pos
 	for _, f := range r.Files {
 		for _, m := range f.Mutations {
 			if m.Status == "LIVED" {
-				out = append(out, r.key(f, m))
+				ps = append(ps, pos{f.Name, m.Line, m.Column, r.key(f, m)})
 			}
 		}
 	}
-	sort.Strings(out)
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.file != b.file {
+			return a.file < b.file
+		}
+		if a.line != b.line {
+			return a.line < b.line
+		}
+		if a.column != b.column {
+			return a.column < b.column
+		}
+		return a.key < b.key
+	})
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.key
+	}
 	return out
 }
 
