@@ -349,3 +349,32 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A file of exactly MaxFileSize bytes is within the limit; one byte more is
+// not. The padding is comment-only documents, each under MaxDocumentSize.
+func TestDecodeFileSizeBoundary(t *testing.T) {
+	const spec = "apiVersion: reconciler/v1\nkind: Container\nmetadata: {name: a}\nspec: {image: x}\n"
+	build := func(size int) []byte {
+		var b strings.Builder
+		b.WriteString(spec)
+		for b.Len() < size {
+			b.WriteString("---\n# ")
+			n := min(MaxDocumentSize/2, size-b.Len()-1)
+			b.WriteString(strings.Repeat("x", max(n, 0)))
+			b.WriteString("\n")
+		}
+		out := []byte(b.String())
+		if len(out) != size {
+			t.Fatalf("built %d bytes, want %d", len(out), size)
+		}
+		return out
+	}
+	specs, err := Decode("big.yaml", build(MaxFileSize))
+	if err != nil || len(specs) != 1 {
+		t.Fatalf("a file of exactly %d bytes: %d specs, %v; want it accepted", MaxFileSize, len(specs), err)
+	}
+	_, err = Decode("big.yaml", build(MaxFileSize+1))
+	if err == nil || !strings.Contains(err.Error(), "more than the 1048576-byte limit") {
+		t.Fatalf("a file of %d bytes: %v; want the size limit", MaxFileSize+1, err)
+	}
+}
