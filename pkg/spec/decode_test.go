@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -376,5 +377,31 @@ func TestDecodeFileSizeBoundary(t *testing.T) {
 	_, err = Decode("big.yaml", build(MaxFileSize+1))
 	if err == nil || !strings.Contains(err.Error(), "more than the 1048576-byte limit") {
 		t.Fatalf("a file of %d bytes: %v; want the size limit", MaxFileSize+1, err)
+	}
+}
+
+// The JSON body's limits at their edges: exactly MaxFileSize bytes and
+// exactly MaxDocuments specs are accepted, one more of either is not.
+func TestDecodeJSONLimitEdges(t *testing.T) {
+	one := `{"apiVersion": "reconciler/v1", "kind": "Container", "metadata": {"name": "a"}, "spec": {"image": "x"}}`
+	pad := func(s string, size int) []byte { return []byte(s + strings.Repeat(" ", size-len(s))) }
+	if specs, err := DecodeJSON(pad(one, MaxFileSize)); err != nil || len(specs) != 1 {
+		t.Errorf("a body of exactly %d bytes: %d specs, %v; want it accepted", MaxFileSize, len(specs), err)
+	}
+	if _, err := DecodeJSON(pad(one, MaxFileSize+1)); err == nil || !strings.Contains(err.Error(), "more than the 1048576-byte limit") {
+		t.Errorf("a body of %d bytes: %v; want the size limit", MaxFileSize+1, err)
+	}
+	list := func(n int) []byte {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"apiVersion": "reconciler/v1", "kind": "Container", "metadata": {"name": "s%d"}, "spec": {"image": "x"}}`, i)
+		}
+		return []byte("[" + strings.Join(items, ",\n") + "]")
+	}
+	if specs, err := DecodeJSON(list(MaxDocuments)); err != nil || len(specs) != MaxDocuments {
+		t.Errorf("%d specs: got %d, %v; want them accepted", MaxDocuments, len(specs), err)
+	}
+	if _, err := DecodeJSON(list(MaxDocuments + 1)); err == nil || !strings.Contains(err.Error(), "more than 100 specs") {
+		t.Errorf("%d specs: %v; want the document limit", MaxDocuments+1, err)
 	}
 }
