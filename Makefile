@@ -8,7 +8,12 @@ STATE_DIR := .reconciler
 # Short fuzz run in `make test`; `make fuzz FUZZTIME=10m` for a long one.
 FUZZTIME  ?= 20s
 
-.PHONY: build images run test unit e2e conformance fuzz lint bench soak clean
+# Mutation testing: the packages `make mutate` covers; PKGS="./pkg/spec"
+# limits a run.
+MUTATE_PKGS := ./pkg/spec ./pkg/controller ./pkg/store ./pkg/api
+PKGS      ?= $(MUTATE_PKGS)
+
+.PHONY: build images run test unit e2e conformance fuzz lint bench soak clean mutate
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/reconciler
@@ -54,6 +59,12 @@ soak: build
 bench:
 	@command -v docker-compose >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; }
 	cd bench && $(GO) run ./cmd/reconbench $(BENCHFLAGS)
+
+# Mutation testing with gremlins (pinned, from the module proxy), 2 workers:
+# test efficacy and mutant coverage per package, and every mutant that
+# lived, marked when test/mutants-accepted.txt accepts it as equivalent.
+mutate:
+	$(GO) run ./internal/tools/mutate -workers 2 -accepted test/mutants-accepted.txt $(PKGS)
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -347,5 +348,60 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("%s: %s changed hash after Marshal and Decode:\n%s", f, s.Metadata.Name, out)
 			}
 		}
+	}
+}
+
+// A file of exactly MaxFileSize bytes is within the limit; one byte more is
+// not. The padding is comment-only documents, each under MaxDocumentSize.
+func TestDecodeFileSizeBoundary(t *testing.T) {
+	const spec = "apiVersion: reconciler/v1\nkind: Container\nmetadata: {name: a}\nspec: {image: x}\n"
+	build := func(size int) []byte {
+		var b strings.Builder
+		b.WriteString(spec)
+		for b.Len() < size {
+			b.WriteString("---\n# ")
+			n := min(MaxDocumentSize/2, size-b.Len()-1)
+			b.WriteString(strings.Repeat("x", max(n, 0)))
+			b.WriteString("\n")
+		}
+		out := []byte(b.String())
+		if len(out) != size {
+			t.Fatalf("built %d bytes, want %d", len(out), size)
+		}
+		return out
+	}
+	specs, err := Decode("big.yaml", build(MaxFileSize))
+	if err != nil || len(specs) != 1 {
+		t.Fatalf("a file of exactly %d bytes: %d specs, %v; want it accepted", MaxFileSize, len(specs), err)
+	}
+	_, err = Decode("big.yaml", build(MaxFileSize+1))
+	if err == nil || !strings.Contains(err.Error(), "more than the 1048576-byte limit") {
+		t.Fatalf("a file of %d bytes: %v; want the size limit", MaxFileSize+1, err)
+	}
+}
+
+// The JSON body's limits at their edges: exactly MaxFileSize bytes and
+// exactly MaxDocuments specs are accepted, one more of either is not.
+func TestDecodeJSONLimitEdges(t *testing.T) {
+	one := `{"apiVersion": "reconciler/v1", "kind": "Container", "metadata": {"name": "a"}, "spec": {"image": "x"}}`
+	pad := func(s string, size int) []byte { return []byte(s + strings.Repeat(" ", size-len(s))) }
+	if specs, err := DecodeJSON(pad(one, MaxFileSize)); err != nil || len(specs) != 1 {
+		t.Errorf("a body of exactly %d bytes: %d specs, %v; want it accepted", MaxFileSize, len(specs), err)
+	}
+	if _, err := DecodeJSON(pad(one, MaxFileSize+1)); err == nil || !strings.Contains(err.Error(), "more than the 1048576-byte limit") {
+		t.Errorf("a body of %d bytes: %v; want the size limit", MaxFileSize+1, err)
+	}
+	list := func(n int) []byte {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"apiVersion": "reconciler/v1", "kind": "Container", "metadata": {"name": "s%d"}, "spec": {"image": "x"}}`, i)
+		}
+		return []byte("[" + strings.Join(items, ",\n") + "]")
+	}
+	if specs, err := DecodeJSON(list(MaxDocuments)); err != nil || len(specs) != MaxDocuments {
+		t.Errorf("%d specs: got %d, %v; want them accepted", MaxDocuments, len(specs), err)
+	}
+	if _, err := DecodeJSON(list(MaxDocuments + 1)); err == nil || !strings.Contains(err.Error(), "more than 100 specs") {
+		t.Errorf("%d specs: %v; want the document limit", MaxDocuments+1, err)
 	}
 }

@@ -100,6 +100,22 @@ func TestHash(t *testing.T) {
 	}
 }
 
+// Only the file path changes here, so the test fails when the hash drops
+// env[].valueFrom (the "env from file" case above also drops value).
+func TestHashCountsEnvFilePath(t *testing.T) {
+	spec := func(file string) *Spec {
+		return &Spec{APIVersion: APIVersion, Kind: KindContainer, Metadata: Metadata{Name: "web"},
+			Spec: ContainerSpec{Image: "reconciler/box:latest",
+				Env: []EnvVar{{Name: "A", ValueFrom: &EnvSource{File: file}}}}}
+	}
+	if a, b := spec("/run/a").Hash(), spec("/run/b").Hash(); a == b {
+		t.Errorf("Hash() = %s for env A from /run/a and from /run/b; want them to differ", a)
+	}
+	if a, b := spec("/run/a").Hash(), spec("/run/a").Hash(); a != b {
+		t.Errorf("Hash() = %s and %s for the same spec", a, b)
+	}
+}
+
 // The hash is written on every managed container: if it changed between
 // versions of the agent, an upgrade would recreate every container.
 func TestHashIsStable(t *testing.T) {

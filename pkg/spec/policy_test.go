@@ -277,3 +277,19 @@ func TestLoadPolicy(t *testing.T) {
 		t.Errorf("missing file: %v, want a not-exist error", err)
 	}
 }
+
+func TestParsePortRangeEdges(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		lo, hi int
+		ok     bool
+	}{
+		{"1", 1, 1, true}, {"65535", 65535, 65535, true}, {"5-5", 5, 5, true}, {"1-65535", 1, 65535, true},
+		{"0", 0, 0, false}, {"65536", 0, 0, false}, {"6-5", 0, 0, false}, {"1-65536", 0, 0, false}, {"x", 0, 0, false},
+	} {
+		lo, hi, ok := parsePortRange(tc.in)
+		if ok != tc.ok || ok && (lo != tc.lo || hi != tc.hi) {
+			t.Errorf("parsePortRange(%q) = %d, %d, %v; want %d, %d, %v", tc.in, lo, hi, ok, tc.lo, tc.hi, tc.ok)
+		}
+	}
+}

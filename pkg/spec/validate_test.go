@@ -103,7 +103,17 @@ func TestValidate(t *testing.T) {
 		{"backoff max equal initial", func(s *Spec) {
 			s.Spec.Backoff = Backoff{Initial: Duration{time.Minute}, Max: Duration{time.Minute}}
 		}, ""},
+		{"backoff initial without max", func(s *Spec) {
+			s.Spec.Backoff = Backoff{Initial: Duration{time.Minute}} // max defaults to 5m
+		}, ""},
 		{"maxRestarts", func(s *Spec) { n := -1; s.Spec.MaxRestarts = &n }, "spec.maxRestarts: must not be negative"},
+		// The edges of each range are inside it.
+		{"63-char label value", func(s *Spec) { s.Metadata.Labels["x"] = strings.Repeat("v", 63) }, ""},
+		{"63-char label name", func(s *Spec) { s.Metadata.Labels[strings.Repeat("k", 63)] = "x" }, ""},
+		{"64-char label name", func(s *Spec) { s.Metadata.Labels[strings.Repeat("k", 64)] = "x" }, "is not valid"},
+		{"container port 65535", func(s *Spec) { s.Spec.Ports = []Port{{ContainerPort: 65535}} }, ""},
+		{"container port 65536", func(s *Spec) { s.Spec.Ports = []Port{{ContainerPort: 65536}} }, "spec.ports[0].containerPort: 65536 is not a port"},
+		{"host port 65535", func(s *Spec) { s.Spec.Ports = []Port{{ContainerPort: 1, HostPort: 65535}} }, ""},
 		{"maxRestarts zero", func(s *Spec) { n := 0; s.Spec.MaxRestarts = &n }, ""},
 		{"signal without prefix", func(s *Spec) { s.Spec.StopSignal = "QUIT" }, ""},
 		{"unknown signal", func(s *Spec) { s.Spec.StopSignal = "SIGWINCH" }, `spec.stopSignal: "SIGWINCH" is not a stop signal`},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,12 +34,17 @@ type cliResult struct {
 // runCLI runs `reconciler ARGS...` against the agent a, found through
 // RECONCILER_SOCKET as a user's shell would.
 func (a *Agent) runCLI(ctx context.Context, args ...string) cliResult {
+	return a.runCLIStdin(ctx, nil, args...)
+}
+
+// runCLIStdin is runCLI with stdin (nil: none).
+func (a *Agent) runCLIStdin(ctx context.Context, stdin io.Reader, args ...string) cliResult {
 	ctx, cancel := context.WithTimeout(ctx, cliTimeout)
 	defer cancel()
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Env = append(os.Environ(), "RECONCILER_SOCKET="+a.Socket)
-	cmd.Dir = a.Dir
+	cmd.Dir, cmd.Stdin = a.Dir, stdin
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	res := cliResult{stdout: out.String(), stderr: errb.String()}

@@ -66,8 +66,8 @@ func (s *faultSummary) print() {
 
 // setupBudget bounds the waits that set a scenario up, not the ones that
 // check what it is about: a daemon on a busy machine may take many seconds
-// per start.
-const setupBudget = converge + 3*startBudget
+// per start. Derived from startBudget in deriveBudgets.
+var setupBudget time.Duration
 
 // fname makes a spec name of this run: container names are the daemon's
 // to share, and other suites (or runs) on the same daemon use plain ones.

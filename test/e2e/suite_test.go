@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,18 +34,33 @@ import (
 )
 
 // Intervals the agents under test run with; every Eventually timeout is
-// derived from them.
+// derived from them, or from what the suite measured on this machine.
 const (
 	resync = 2 * time.Second
 	rescan = time.Second
-	// startBudget is what one create+start may take on this daemon: about
-	// 0.5 s each when idle, but a start waits behind every other start in
-	// flight (about 2 per second on 2 cores), and several seconds on a
-	// loaded machine.
-	startBudget = 20 * time.Second
+)
+
+// startBudgetFloor is the least a create+start is given: about 0.5 s each
+// when idle, but a start waits behind every other start in flight (about 2
+// per second on 2 cores), so an idle machine running the suite's parallel
+// agents still needs this much.
+const startBudgetFloor = 20 * time.Second
+
+// startBudgetFactor scales the probe's p90 (one create+start with nothing
+// else of the suite in flight) to what a start may take while the suite's
+// agents start theirs: the floor is 40 idle starts.
+const startBudgetFactor = 40
+
+var (
+	// startBudget is what one create+start may take on this daemon:
+	// measured at suite start (probeStarts), never below the floor.
+	startBudget = startBudgetFloor
 	// converge is the time a spec change needs to show up as running
 	// containers: a rescan, a resync, and a start.
-	converge = rescan + resync + startBudget
+	converge time.Duration
+	// startP90 is the probe's p90 of one create+start on this machine,
+	// the unit of scheduling noise the suite's timing bounds allow.
+	startP90 time.Duration
 )
 
 const testLabel = "reconciler.test"
@@ -82,15 +98,67 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	Expect(images.EnsureBox(ctx, dcli, images.BoxImage, GinkgoWriter)).To(Succeed(),
 		"the e2e suite needs the reconciler/box image, built from cmd/box")
+
+	samples := probeStarts(ctx, 5)
+	startP90 = p90(samples)
+	deriveBudgets(startP90)
+	// Straight to stderr: the figures belong in every run's output, not
+	// only in a failing one's.
+	fmt.Fprintf(os.Stderr, "e2e: start-latency probe: %d create+start on this daemon took %s; p90 %s; startBudget %s (floor %s, %dx p90); converge %s\n",
+		len(samples), durations(samples), startP90.Round(time.Millisecond), startBudget, startBudgetFloor, startBudgetFactor, converge)
 }, NodeTimeout(5*time.Minute))
+
+// deriveBudgets sets startBudget from the probe's p90, and every budget
+// derived from it.
+func deriveBudgets(p90 time.Duration) {
+	startBudget = max(startBudgetFloor, startBudgetFactor*p90)
+	converge = rescan + resync + startBudget
+	setupBudget = converge + 3*startBudget
+}
+
+// probeStarts creates, starts and removes n labelled containers one after
+// another and returns how long each create+start took.
+func probeStarts(ctx context.Context, n int) []time.Duration {
+	var out []time.Duration
+	for i := range n {
+		t0 := time.Now()
+		c, err := dcli.ContainerCreate(ctx, &container.Config{Image: images.BoxImage, Cmd: []string{"sleep", "--for", "1m"},
+			Labels: map[string]string{testLabel: runID}},
+			&container.HostConfig{NetworkMode: "none"}, nil, nil, fmt.Sprintf("%s-probe-%d", runID, i))
+		Expect(err).NotTo(HaveOccurred(), "start-latency probe: create")
+		err = dcli.ContainerStart(ctx, c.ID, container.StartOptions{})
+		d := time.Since(t0)
+		Expect(dcli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})).To(Succeed())
+		Expect(err).NotTo(HaveOccurred(), "start-latency probe: start")
+		out = append(out, d)
+	}
+	return out
+}
+
+// p90 is the 90th percentile of ds (nearest rank).
+func p90(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)*9+9)/10-1]
+}
+
+func durations(ds []time.Duration) string {
+	var parts []string
+	for _, d := range ds {
+		parts = append(parts, d.Round(time.Millisecond).String())
+	}
+	return strings.Join(parts, " ")
+}
 
 // Agent is one agent process under test with its own directories.
 type Agent struct {
 	Dir, SpecsDir, State, Socket, MetricsAddr string
 	ExtraArgs                                 []string
-	cmd                                       *exec.Cmd
-	log                                       *syncWriter
-	exited                                    chan struct{}
+	// Env is added to the agent process's environment.
+	Env    []string
+	cmd    *exec.Cmd
+	log    *syncWriter
+	exited chan struct{}
 }
 
 // startAgent starts an agent with fresh directories and waits until it is
@@ -141,6 +209,7 @@ func (a *Agent) Launch() {
 		"--metrics-addr", a.MetricsAddr, "--resync", resync.String(), "--rescan", rescan.String(),
 		"--log-level", "debug"}, a.ExtraArgs...)
 	a.cmd = exec.Command(binPath, args...)
+	a.cmd.Env = append(os.Environ(), a.Env...)
 	a.log = &syncWriter{}
 	a.cmd.Stdout = GinkgoWriter
 	a.cmd.Stderr = a.log
