@@ -53,20 +53,24 @@ func running(ctx context.Context, name string) func() (string, error) {
 
 var _ = Describe("The agent", func() {
 	tick := []string{"tick", "--interval", "1s"}
+	// web is this run's name for the spec: a container another run left
+	// behind (a killed test process) cannot hold it.
+	var web string
+	BeforeEach(func() { web = fname("web") })
 
 	It("converges a new spec with one create and one start, and no churn after", func(ctx SpecContext) {
 		a := startAgent()
 		since := time.Now()
-		a.WriteSpec("web.yaml", Spec("web", tick))
-		Eventually(running(ctx, "web")).WithTimeout(converge).Should(Not(BeEmpty()))
-		id, _ := running(ctx, "web")()
+		a.WriteSpec("web.yaml", Spec(web, tick))
+		Eventually(running(ctx, web)).WithTimeout(converge).Should(Not(BeEmpty()))
+		id, _ := running(ctx, web)()
 		// Two resyncs and rescans pass without anything changing.
-		Consistently(running(ctx, "web")).WithTimeout(2 * resync).Should(Equal(id))
-		creates, starts := countEvents(ctx, "web", since, time.Now())
+		Consistently(running(ctx, web)).WithTimeout(2 * resync).Should(Equal(id))
+		creates, starts := countEvents(ctx, web, since, time.Now())
 		Expect(creates).To(Equal(1), "container creates")
 		Expect(starts).To(Equal(1), "container starts")
-		c := containers(ctx, "web")[0]
-		Expect(c.Names).To(ConsistOf("/reconciler-web"))
+		c := containers(ctx, web)[0]
+		Expect(c.Names).To(ConsistOf("/reconciler-" + web))
 		Expect(c.Labels).To(HaveKeyWithValue("reconciler.managed", "true"))
 		Expect(c.Labels).To(HaveKey("reconciler.spec-hash"))
 		Expect(c.Labels).To(HaveKey("reconciler.instance"))
@@ -77,32 +81,32 @@ var _ = Describe("The agent", func() {
 
 	It("replaces the container of a changed spec, with grace", func(ctx SpecContext) {
 		a := startAgent()
-		a.WriteSpec("web.yaml", Spec("web", tick))
-		Eventually(running(ctx, "web")).WithTimeout(converge).Should(Not(BeEmpty()))
-		old, _ := running(ctx, "web")()
-		oldHash := containers(ctx, "web")[0].Labels["reconciler.spec-hash"]
+		a.WriteSpec("web.yaml", Spec(web, tick))
+		Eventually(running(ctx, web)).WithTimeout(converge).Should(Not(BeEmpty()))
+		old, _ := running(ctx, web)()
+		oldHash := containers(ctx, web)[0].Labels["reconciler.spec-hash"]
 
-		a.WriteSpec("web.yaml", Spec("web", []string{"tick", "--interval", "500ms"}))
-		Eventually(running(ctx, "web")).WithTimeout(converge + 2*time.Second).Should(And(Not(BeEmpty()), Not(Equal(old))))
-		Expect(containers(ctx, "web")).To(HaveLen(1), "the old container is removed")
-		Expect(containers(ctx, "web")[0].Labels["reconciler.spec-hash"]).NotTo(Equal(oldHash))
+		a.WriteSpec("web.yaml", Spec(web, []string{"tick", "--interval", "500ms"}))
+		Eventually(running(ctx, web)).WithTimeout(converge + 2*time.Second).Should(And(Not(BeEmpty()), Not(Equal(old))))
+		Expect(containers(ctx, web)).To(HaveLen(1), "the old container is removed")
+		Expect(containers(ctx, web)[0].Labels["reconciler.spec-hash"]).NotTo(Equal(oldHash))
 	})
 
 	It("recreates a hand-removed container", func(ctx SpecContext) {
 		a := startAgent()
-		a.WriteSpec("web.yaml", Spec("web", tick))
-		Eventually(running(ctx, "web")).WithTimeout(converge).Should(Not(BeEmpty()))
-		old, _ := running(ctx, "web")()
+		a.WriteSpec("web.yaml", Spec(web, tick))
+		Eventually(running(ctx, web)).WithTimeout(converge).Should(Not(BeEmpty()))
+		old, _ := running(ctx, web)()
 		Expect(dcli.ContainerRemove(ctx, old, container.RemoveOptions{Force: true})).To(Succeed())
-		Eventually(running(ctx, "web")).WithTimeout(resync + startBudget).Should(And(Not(BeEmpty()), Not(Equal(old))))
+		Eventually(running(ctx, web)).WithTimeout(resync + startBudget).Should(And(Not(BeEmpty()), Not(Equal(old))))
 	})
 
 	It("stops and removes the container of a deleted spec file", func(ctx SpecContext) {
 		a := startAgent()
-		a.WriteSpec("web.yaml", Spec("web", tick))
-		Eventually(running(ctx, "web")).WithTimeout(converge).Should(Not(BeEmpty()))
+		a.WriteSpec("web.yaml", Spec(web, tick))
+		Eventually(running(ctx, web)).WithTimeout(converge).Should(Not(BeEmpty()))
 		a.RemoveSpec("web.yaml")
-		Eventually(func() int { return len(containers(ctx, "web")) }).WithTimeout(rescan + resync + 2*time.Second + startBudget).Should(BeZero())
+		Eventually(func() int { return len(containers(ctx, web)) }).WithTimeout(rescan + resync + 2*time.Second + startBudget).Should(BeZero())
 	})
 
 	It("never touches a foreign container holding the wanted name, and reports the conflict", func(ctx SpecContext) {
@@ -126,20 +130,20 @@ var _ = Describe("The agent", func() {
 
 	It("keeps running containers when a file turns invalid, and reports the error", func(ctx SpecContext) {
 		a := startAgent()
-		a.WriteSpec("web.yaml", Spec("web", tick))
-		Eventually(running(ctx, "web")).WithTimeout(converge).Should(Not(BeEmpty()))
-		id, _ := running(ctx, "web")()
+		a.WriteSpec("web.yaml", Spec(web, tick))
+		Eventually(running(ctx, web)).WithTimeout(converge).Should(Not(BeEmpty()))
+		id, _ := running(ctx, web)()
 
-		bad := Spec("web", tick, "resourcs: {memory: 64Mi}")
+		bad := Spec(web, tick, "resourcs: {memory: 64Mi}")
 		line := 1 + strings.Count(bad[:strings.Index(bad, "resourcs")], "\n")
 		a.WriteSpec("web.yaml", bad)
 		Eventually(a.Metrics).WithTimeout(2 * rescan).Should(HaveKeyWithValue("reconciler_spec_errors", 1.0))
 		Eventually(a.Log).Should(And(ContainSubstring(fmt.Sprintf("web.yaml:%d: spec.resourcs: unknown field", line))))
-		Consistently(running(ctx, "web")).WithTimeout(2 * resync).Should(Equal(id))
+		Consistently(running(ctx, web)).WithTimeout(2 * resync).Should(Equal(id))
 
-		a.WriteSpec("web.yaml", Spec("web", tick))
+		a.WriteSpec("web.yaml", Spec(web, tick))
 		Eventually(a.Metrics).WithTimeout(2 * rescan).Should(HaveKeyWithValue("reconciler_spec_errors", 0.0))
-		Expect(running(ctx, "web")()).To(Equal(id), "a file fixed back to the same spec changes nothing")
+		Expect(running(ctx, web)()).To(Equal(id), "a file fixed back to the same spec changes nothing")
 	})
 
 	It("never stops or removes an unlabelled container, even one with a look-alike name", func(ctx SpecContext) {
@@ -147,19 +151,19 @@ var _ = Describe("The agent", func() {
 		var ids []string
 		for _, name := range []string{"reconciler-lookalike-" + runID, "plain-" + runID} {
 			c, err := dcli.ContainerCreate(ctx, &container.Config{Image: images.BoxImage, Cmd: []string{"sleep"},
-				Labels: map[string]string{testLabel: runID, "reconciler.spec": "web"}}, nil, nil, nil, name)
+				Labels: map[string]string{testLabel: runID, "reconciler.spec": web}}, nil, nil, nil, name)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(dcli.ContainerStart(ctx, c.ID, container.StartOptions{})).To(Succeed())
 			ids = append(ids, c.ID)
 		}
-		a.WriteSpec("web.yaml", Spec("web", tick))
+		a.WriteSpec("web.yaml", Spec(web, tick))
 		Eventually(func() error {
-			_, err := dcli.ContainerInspect(ctx, "reconciler-web")
+			_, err := dcli.ContainerInspect(ctx, "reconciler-"+web)
 			return err
 		}).WithTimeout(converge).Should(Succeed())
 		a.RemoveSpec("web.yaml")
 		Eventually(func() error {
-			_, err := dcli.ContainerInspect(ctx, "reconciler-web")
+			_, err := dcli.ContainerInspect(ctx, "reconciler-"+web)
 			return err
 		}).WithTimeout(converge).Should(HaveOccurred())
 		Consistently(func() []string {
@@ -175,33 +179,33 @@ var _ = Describe("The agent", func() {
 
 	It("leaves containers running on SIGTERM and adopts them on restart without restarting", func(ctx SpecContext) {
 		a := startAgent()
-		a.WriteSpec("web.yaml", Spec("web", tick))
-		Eventually(running(ctx, "web")).WithTimeout(converge).Should(Not(BeEmpty()))
-		id, _ := running(ctx, "web")()
+		a.WriteSpec("web.yaml", Spec(web, tick))
+		Eventually(running(ctx, web)).WithTimeout(converge).Should(Not(BeEmpty()))
+		id, _ := running(ctx, web)()
 		a.Stop()
-		Expect(running(ctx, "web")()).To(Equal(id), "still running after the agent stopped")
+		Expect(running(ctx, web)()).To(Equal(id), "still running after the agent stopped")
 		since := time.Now()
 		a.Start()
-		Consistently(running(ctx, "web")).WithTimeout(2 * resync).Should(Equal(id))
-		creates, starts := countEvents(ctx, "web", since, time.Now())
+		Consistently(running(ctx, web)).WithTimeout(2 * resync).Should(Equal(id))
+		creates, starts := countEvents(ctx, web, since, time.Now())
 		Expect([]int{creates, starts}).To(Equal([]int{0, 0}), "adoption creates and starts nothing")
 	})
 
 	It("adopts without duplicates after kill -9, and handles files changed while it was down", func(ctx SpecContext) {
 		a := startAgent()
-		a.WriteSpec("web.yaml", Spec("web", tick))
+		a.WriteSpec("web.yaml", Spec(web, tick))
 		a.WriteSpec("gone.yaml", Spec("gone", tick))
-		Eventually(running(ctx, "web")).WithTimeout(converge).Should(Not(BeEmpty()))
+		Eventually(running(ctx, web)).WithTimeout(converge).Should(Not(BeEmpty()))
 		Eventually(running(ctx, "gone")).WithTimeout(converge).Should(Not(BeEmpty()))
-		id, _ := running(ctx, "web")()
+		id, _ := running(ctx, web)()
 		a.Kill9()
 		a.RemoveSpec("gone.yaml")
 		a.WriteSpec("new.yaml", Spec("new", tick))
 		a.Start()
 		Eventually(running(ctx, "new")).WithTimeout(converge).Should(Not(BeEmpty()))
 		Eventually(func() int { return len(containers(ctx, "gone")) }).WithTimeout(converge).Should(BeZero())
-		Expect(running(ctx, "web")()).To(Equal(id))
-		Expect(containers(ctx, "web")).To(HaveLen(1))
+		Expect(running(ctx, web)()).To(Equal(id))
+		Expect(containers(ctx, web)).To(HaveLen(1))
 	})
 
 	It("refuses to start a second agent on the same state file, within seconds", func(ctx SpecContext) {

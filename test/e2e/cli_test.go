@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -119,65 +120,66 @@ func tickNumber(line string) int {
 var _ = Describe("CLI", func() {
 	It("drives a spec through its life: validate, apply, get, logs -f, exec, describe, events -w, delete", func(ctx SpecContext) {
 		a := startAgent()
-		file := a.writeFile("web.yaml", cliSpec("web", []string{"tick", "--interval", "200ms"}))
+		web := fname("web")
+		file := a.writeFile("web.yaml", cliSpec(web, []string{"tick", "--interval", "200ms"}))
 
 		By("validating offline")
-		Expect(a.mustCLI(ctx, "validate", file)).To(ContainSubstring("web ok"))
+		Expect(a.mustCLI(ctx, "validate", file)).To(ContainSubstring(web + " ok"))
 
 		By("applying: a dry run changes nothing, then it is created, then unchanged")
-		Expect(a.mustCLI(ctx, "apply", "-f", file, "--dry-run")).To(Equal("web created (dry run)\n"))
+		Expect(a.mustCLI(ctx, "apply", "-f", file, "--dry-run")).To(Equal(web + " created (dry run)\n"))
 		res := a.runCLI(ctx, "get")
 		Expect(res.code).To(Equal(0))
 		Expect(res.stderr).To(ContainSubstring("No specs found."))
-		Expect(a.mustCLI(ctx, "apply", "-f", file)).To(Equal("web created\n"))
-		Expect(a.mustCLI(ctx, "apply", "-f", file)).To(Equal("web unchanged\n"))
+		Expect(a.mustCLI(ctx, "apply", "-f", file)).To(Equal(web + " created\n"))
+		Expect(a.mustCLI(ctx, "apply", "-f", file)).To(Equal(web + " unchanged\n"))
 
 		By("watching it converge with get")
 		Eventually(func() string { return a.mustCLI(ctx, "get") }).WithTimeout(converge).WithPolling(250 * time.Millisecond).
-			Should(MatchRegexp(`(?m)^NAME\s+PHASE\s+RESTARTS\s+AGE\s+CONTAINER\s+MESSAGE\n^web\s+Running\s+0\s+\d+s\s+[0-9a-f]{12}\s`))
+			Should(MatchRegexp(`(?m)^NAME\s+PHASE\s+RESTARTS\s+AGE\s+CONTAINER\s+MESSAGE\n^` + web + `\s+Running\s+0\s+\d+s\s+[0-9a-f]{12}\s`))
 		var views []api.SpecView
 		Expect(json.Unmarshal([]byte(a.mustCLI(ctx, "get", "-o", "json")), &views)).To(Succeed())
 		Expect(views).To(HaveLen(1))
 		Expect(views[0].Status.Phase).To(Equal(model.PhaseRunning))
-		Expect(a.mustCLI(ctx, "get", "web", "-o", "yaml")).To(ContainSubstring("phase: Running"))
+		Expect(a.mustCLI(ctx, "get", web, "-o", "yaml")).To(ContainSubstring("phase: Running"))
 
 		By("following logs: lines arrive while the container runs")
-		lines := a.followCLI("logs", "-f", "--tail", "0", "web")
+		lines := a.followCLI("logs", "-f", "--tail", "0", web)
 		var first string
 		Eventually(lines).WithTimeout(10 * time.Second).Should(Receive(&first))
 		var second string
 		Eventually(lines).WithTimeout(10 * time.Second).Should(Receive(&second))
 		Expect(tickNumber(second)).To(BeNumerically(">", tickNumber(first)))
-		Expect(a.mustCLI(ctx, "logs", "--tail", "2", "web")).To(MatchRegexp(`^tick \d+ .*\ntick \d+ .*\n$`))
+		Expect(a.mustCLI(ctx, "logs", "--tail", "2", web)).To(MatchRegexp(`^tick \d+ .*\ntick \d+ .*\n$`))
 
 		By("running commands with exec: output and exit code pass through")
-		res = a.runCLI(ctx, "exec", "web", "--", "/box", "exit", "--code", "7", "--stderr", "exec says no")
+		res = a.runCLI(ctx, "exec", web, "--", "/box", "exit", "--code", "7", "--stderr", "exec says no")
 		Expect(res.code).To(Equal(7))
 		Expect(res.stderr).To(ContainSubstring("exec says no"))
-		res = a.runCLI(ctx, "exec", "web", "--", "/box", "exit", "--code", "0")
+		res = a.runCLI(ctx, "exec", web, "--", "/box", "exit", "--code", "0")
 		Expect(res.code).To(Equal(0))
 		Expect(res.stdout).To(ContainSubstring("exiting with 0"))
 
 		By("describing it")
-		desc := a.mustCLI(ctx, "describe", "web")
-		Expect(desc).To(MatchRegexp(`Name:\s+web`))
+		desc := a.mustCLI(ctx, "describe", web)
+		Expect(desc).To(MatchRegexp(`Name:\s+` + web))
 		Expect(desc).To(MatchRegexp(`Source:\s+api`))
 		Expect(desc).To(MatchRegexp(`Phase:\s+Running`))
 		Expect(desc).To(ContainSubstring("Exits (newest first):\n  <none>"))
 		Expect(desc).To(MatchRegexp(`Normal\s+Started\s+1\s+Started container`))
 
 		By("following events while deleting it")
-		events := a.followCLI("events", "-w", "web")
+		events := a.followCLI("events", "-w", web)
 		Eventually(events).WithTimeout(10 * time.Second).Should(Receive(MatchRegexp(`^TIME\s+TYPE\s+REASON`)))
-		Eventually(events).WithTimeout(10 * time.Second).Should(Receive(MatchRegexp(`Normal\s+Started\s+web`)))
-		Expect(a.mustCLI(ctx, "delete", "web")).To(Equal("web deleted\n"))
-		Eventually(events).WithTimeout(10 * time.Second).Should(Receive(MatchRegexp(`Normal\s+Deleted\s+web`)))
-		Eventually(events).WithTimeout(startBudget).Should(Receive(MatchRegexp(`Killing\s+web`)))
-		Eventually(func() int { return len(containers(ctx, "web")) }).WithTimeout(resync + startBudget).Should(BeZero())
+		Eventually(events).WithTimeout(10 * time.Second).Should(Receive(MatchRegexp(`Normal\s+Started\s+` + web)))
+		Expect(a.mustCLI(ctx, "delete", web)).To(Equal(web + " deleted\n"))
+		Eventually(events).WithTimeout(10 * time.Second).Should(Receive(MatchRegexp(`Normal\s+Deleted\s+` + web)))
+		Eventually(events).WithTimeout(startBudget).Should(Receive(MatchRegexp(`Killing\s+` + web)))
+		Eventually(func() int { return len(containers(ctx, web)) }).WithTimeout(resync + startBudget).Should(BeZero())
 		Eventually(lines).WithTimeout(10*time.Second).Should(BeClosed(), "logs -f ends when the container is gone")
-		res = a.runCLI(ctx, "get", "web")
+		res = a.runCLI(ctx, "get", web)
 		Expect(res.code).To(Equal(1))
-		Expect(res.stderr).To(Equal("error: spec \"web\": not found\n"))
+		Expect(res.stderr).To(Equal(fmt.Sprintf("error: spec %q: not found\n", web)))
 	})
 
 	It("reads the exit ledger after a crash, also after the spec is deleted", func(ctx SpecContext) {
@@ -294,8 +296,9 @@ var _ = Describe("CLI", func() {
 		tokenFile := filepath.Join(dir, "token")
 		Expect(os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600)).To(Succeed())
 		a := startAgent("--api-addr", addr, "--api-token-file", tokenFile)
-		a.mustCLI(ctx, "apply", "-f", a.writeFile("web.yaml", cliSpec("web", []string{"sleep"})))
-		Expect(a.mustCLI(ctx, "get", "--server", "http://"+addr, "--token", "s3cret")).To(MatchRegexp(`(?m)^web\s`))
+		web := fname("web")
+		a.mustCLI(ctx, "apply", "-f", a.writeFile("web.yaml", cliSpec(web, []string{"sleep"})))
+		Expect(a.mustCLI(ctx, "get", "--server", "http://"+addr, "--token", "s3cret")).To(MatchRegexp(`(?m)^` + web + `\s`))
 		res = a.runCLI(ctx, "get", "--server", "http://"+addr, "--token", "wrong")
 		Expect(res.code).To(Equal(1))
 		Expect(res.stderr).To(ContainSubstring("a bearer token is required"))

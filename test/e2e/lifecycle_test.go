@@ -295,19 +295,20 @@ var _ = Describe("Lifecycle", func() {
 
 	It("records a hand-stopped container as External and restarts it under its policy", func(ctx SpecContext) {
 		a := startAgent()
-		a.WriteSpec("web.yaml", Spec("web", []string{"tick", "--interval", "1s", "--term-exit-code", "143"}))
-		Eventually(running(ctx, "web")).WithTimeout(converge).Should(Not(BeEmpty()))
-		id, _ := running(ctx, "web")()
+		web := fname("web")
+		a.WriteSpec("web.yaml", Spec(web, []string{"tick", "--interval", "1s", "--term-exit-code", "143"}))
+		Eventually(running(ctx, web)).WithTimeout(converge).Should(Not(BeEmpty()))
+		id, _ := running(ctx, web)()
 		// Stop it only once it ticks: a signal that reaches a Go program
 		// before its handler is set makes it exit 2.
 		Eventually(func() string { return containerLogs(ctx, id) }).WithTimeout(startBudget).Should(ContainSubstring("tick 1"))
 		timeout := 1
 		Expect(dcli.ContainerStop(ctx, id, container.StopOptions{Timeout: &timeout})).To(Succeed())
-		Eventually(a.exitCount(ctx, "web")).WithTimeout(resync + startBudget).Should(Equal(1))
-		ex := a.Exits(ctx, "web")[0]
+		Eventually(a.exitCount(ctx, web)).WithTimeout(resync + startBudget).Should(Equal(1))
+		ex := a.Exits(ctx, web)[0]
 		Expect(ex.Reason).To(Equal(model.ReasonExternal))
 		Expect(ex.ExitCode).To(Equal(143))
-		Eventually(running(ctx, "web")).WithTimeout(resync+startBudget).Should(Equal(id), "restarted in place under Always")
+		Eventually(running(ctx, web)).WithTimeout(resync+startBudget).Should(Equal(id), "restarted in place under Always")
 	})
 
 	It("applies resource limits, verified by inspecting the container", func(ctx SpecContext) {
