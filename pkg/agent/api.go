@@ -96,18 +96,10 @@ func loadTokens(cfg Config) ([]api.Token, error) {
 
 // readStrictlyPrivate reads a file that must be readable by its owner
 // alone (mode 0600 or stricter), and owned by root or the agent's user: a
-// token file grants every role in it, and its owner can write it. The
-// owner, the file type and the size are checked on the open descriptor by
-// secrets.ReadPrivateFile.
+// token file grants every role in it, and its owner can write it. Mode,
+// owner, type and size are all checked on the open descriptor.
 func readStrictlyPrivate(what, path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s %s has mode %#o: it must be 0600 or stricter (chmod 600 %s)", what, path, perm, path)
-	}
-	return secrets.ReadPrivateFile(what, path)
+	return secrets.ReadOwnerOnlyFile(what, path)
 }
 
 func (a *Agent) serveAPI(ctx context.Context, g *errgroup.Group, ls []apiListener) {

@@ -27,6 +27,17 @@ const openFlags = syscall.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK | s
 // must not be a symlink. what names the file's role in errors ("secret
 // file", "--api-token-file").
 func ReadPrivateFile(what, path string) ([]byte, error) {
+	return readNamed(what, path, false)
+}
+
+// ReadOwnerOnlyFile is ReadPrivateFile for a file that grants more than
+// it holds (a tokens file names every role): its mode, checked on the open
+// descriptor, must also keep its group out (0600 or stricter).
+func ReadOwnerOnlyFile(what, path string) ([]byte, error) {
+	return readNamed(what, path, true)
+}
+
+func readNamed(what, path string, ownerOnly bool) ([]byte, error) {
 	if err := Precheck(what, path); err != nil {
 		return nil, err
 	}
@@ -34,7 +45,7 @@ func ReadPrivateFile(what, path string) ([]byte, error) {
 	if err != nil {
 		return nil, openError(what, path, err)
 	}
-	return readFD(what, path, fd)
+	return readFD(what, path, fd, ownerOnly)
 }
 
 // ReadBelow reads a secret file that must lie below root, a directory the
@@ -77,12 +88,12 @@ func readBelow(what, root, rel, path string) ([]byte, error) {
 	if err != nil {
 		return nil, openError(what, path, err)
 	}
-	return readFD(what, path, fd)
+	return readFD(what, path, fd, false)
 }
 
 // readFD checks the open file itself (not the path, which may have changed
 // since) and reads at most MaxSize bytes of it, whatever size it claims.
-func readFD(what, path string, fd int) ([]byte, error) {
+func readFD(what, path string, fd int, ownerOnly bool) ([]byte, error) {
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	var st syscall.Stat_t
@@ -91,6 +102,9 @@ func readFD(what, path string, fd int) ([]byte, error) {
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return nil, fmt.Errorf("%s %s is not a regular file (%s)", what, path, kind(st.Mode))
+	}
+	if perm := st.Mode & 0o777; ownerOnly && perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s %s has mode %#o: it must be 0600 or stricter (chmod 600 %s)", what, path, perm, path)
 	}
 	if st.Mode&0o004 != 0 {
 		return nil, fmt.Errorf("%s %s is readable by every user (mode %v); chmod o-r it", what, path, os.FileMode(st.Mode&0o777))
