@@ -13,6 +13,12 @@
 //	box signal --sig HUP|INT|KILL|TERM
 //	box health --file PATH
 //	box touch --file PATH
+//	box fetch --url URL [--timeout D] [--insecure]
+//	box dial --addr HOST:PORT [--timeout D]
+//	box write --file PATH [--text T]
+//	box cat --file PATH
+//	box ls --dir DIR
+//	box lines --count N [--stderr-every K]
 //
 // The long-running commands (all but signal, health and touch) also take
 // --healthy-file PATH (created at start), --term-exit-code C (exit code on
@@ -97,6 +103,12 @@ commands:
   signal --sig HUP|INT|KILL|TERM                    die by a signal
   health --file PATH                                exit 0 if PATH exists, else 1
   touch --file PATH                                 create PATH
+  fetch --url URL [--timeout D] [--insecure]        GET URL (via HTTP(S)_PROXY); 0 on 2xx
+  dial --addr HOST:PORT [--timeout D]               connect directly; 0 if it connects
+  write --file PATH [--text T]                      write T to PATH
+  cat --file PATH                                   print PATH
+  ls --dir DIR                                      list DIR recursively
+  lines --count N [--stderr-every K]                print "line 1".."line N"
 long-running commands also take:
   --healthy-file PATH   create PATH at start
   --term-exit-code C    exit code on SIGTERM or SIGINT (default 0)

@@ -128,6 +128,53 @@ func declare(name string, fs *flag.FlagSet) (command, func(set map[string]bool) 
 		c := &touchCmd{}
 		fs.StringVar(&c.file, "file", "", "file to create")
 		return c, func(set map[string]bool) error { return required(set, "file") }
+	case "fetch":
+		c := &fetchCmd{}
+		fs.StringVar(&c.url, "url", "", "URL to GET (through HTTP_PROXY/HTTPS_PROXY when set)")
+		fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "give up after this long")
+		fs.BoolVar(&c.insecure, "insecure", false, "accept any TLS certificate")
+		return c, func(set map[string]bool) error {
+			if err := required(set, "url"); err != nil {
+				return err
+			}
+			return positive("--timeout", c.timeout)
+		}
+	case "dial":
+		c := &dialCmd{}
+		fs.StringVar(&c.addr, "addr", "", "HOST:PORT to connect to directly")
+		fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "give up after this long")
+		return c, func(set map[string]bool) error {
+			if err := required(set, "addr"); err != nil {
+				return err
+			}
+			return positive("--timeout", c.timeout)
+		}
+	case "write":
+		c := &writeCmd{}
+		fs.StringVar(&c.file, "file", "", "file to write (parents are created)")
+		fs.StringVar(&c.text, "text", "", "content")
+		return c, func(set map[string]bool) error { return required(set, "file") }
+	case "cat":
+		c := &catCmd{}
+		fs.StringVar(&c.file, "file", "", "file to print")
+		return c, func(set map[string]bool) error { return required(set, "file") }
+	case "ls":
+		c := &lsCmd{}
+		fs.StringVar(&c.dir, "dir", "", "directory to list, recursively")
+		return c, func(set map[string]bool) error { return required(set, "dir") }
+	case "lines":
+		c := &linesCmd{}
+		fs.IntVar(&c.count, "count", 0, "number of lines")
+		fs.IntVar(&c.stderrEvery, "stderr-every", 0, "send every K-th line to stderr")
+		return c, func(set map[string]bool) error {
+			if !set["count"] || c.count < 1 {
+				return errors.New("--count N (N >= 1) is required")
+			}
+			if c.stderrEvery < 0 {
+				return fmt.Errorf("--stderr-every %d is negative", c.stderrEvery)
+			}
+			return nil
+		}
 	}
 	return nil, nil
 }
