@@ -28,6 +28,8 @@ type fakeRuntime struct {
 	calls      map[string]int
 	order      []string // every call, in turn
 	logsUntil  []time.Time
+	logOpts    []docker.LogOptions
+	logData    func(id string, opts docker.LogOptions) string // what Logs returns; nothing when nil
 	onStart    func() // called after each successful start
 	startErr   error  // when set, every start is refused with it
 	stopCode   int    // exit code of a stopped container
@@ -166,11 +168,15 @@ func (f *fakeRuntime) Wait(ctx context.Context, _ string) (model.ContainerExit, 
 	return model.ContainerExit{}, ctx.Err()
 }
 
-func (f *fakeRuntime) Logs(_ context.Context, _ string, opts docker.LogOptions) (io.ReadCloser, error) {
+func (f *fakeRuntime) Logs(_ context.Context, id string, opts docker.LogOptions) (io.ReadCloser, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("logs")
 	f.logsUntil = append(f.logsUntil, opts.Until)
+	f.logOpts = append(f.logOpts, opts)
+	if f.logData != nil {
+		return io.NopCloser(strings.NewReader(f.logData(id, opts))), nil
+	}
 	return io.NopCloser(strings.NewReader("")), nil
 }
 
