@@ -30,9 +30,9 @@ type fakeRuntime struct {
 	logsUntil  []time.Time
 	logOpts    []docker.LogOptions
 	logData    func(id string, opts docker.LogOptions) string // what Logs returns; nothing when nil
-	onStart    func() // called after each successful start
-	startErr   error  // when set, every start is refused with it
-	stopCode   int    // exit code of a stopped container
+	onStart    func()                                         // called after each successful start
+	startErr   error                                          // when set, every start is refused with it
+	stopCode   int                                            // exit code of a stopped container
 	lastCreate docker.CreateRequest
 	// images in the local store when set (else every image is); pull
 	// answers a pull (else it fails) and adds the image on success.
