@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 
+	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/output"
 	"github.com/reconciler/reconciler/pkg/store"
 )
@@ -37,4 +38,13 @@ func (a *Agent) openOutput() (*output.Store, error) {
 		a.log.Warn("prune saved output", "err", err)
 	}
 	return out, nil
+}
+
+// savedOutput is what the API serves saved runs from; nil when none are
+// kept.
+func (a *Agent) savedOutput() api.SavedOutput {
+	if a.Output == nil {
+		return nil
+	}
+	return a.Output
 }
