@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/reconciler/reconciler/pkg/agent"
 	saved "github.com/reconciler/reconciler/pkg/output"
@@ -12,7 +12,8 @@ import (
 )
 
 // addOutputFlags adds the bounds of the saved output of each run.
-func addOutputFlags(f *pflag.FlagSet, cfg *agent.Config) {
+func addOutputFlags(cmd *cobra.Command, cfg *agent.Config) {
+	f := cmd.Flags()
 	cfg.OutputMaxRunBytes = saved.DefaultMaxRunBytes
 	cfg.OutputMaxSpecBytes = saved.DefaultMaxSpecBytes
 	f.Var((*byteSize)(&cfg.OutputMaxRunBytes), "output-max-run-bytes",
