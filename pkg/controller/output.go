@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/reconciler/reconciler/pkg/docker"
@@ -21,8 +22,11 @@ import (
 //     level-triggered as the record. A save already made is not made
 //     again (output.Store.Has).
 //
-// A save that fails (the daemon cannot read the log) is logged and does
-// not hold the record back: the 8 KiB tail in the record remains.
+// A save cut short by the agent stopping, or by a daemon that does not
+// answer, holds the record back: the reconcile is retried (or the next
+// agent records the exit), and saves then. Any other failure (the log is
+// unreadable, the output directory full) is logged and does not hold the
+// record back: the 8 KiB tail in the record remains.
 
 // exitLister is the part of the state file that lists a spec's recorded
 // exits, newest first; *store.Store has it.
@@ -30,36 +34,41 @@ type exitLister interface {
 	Exits(name string, limit int) ([]model.ContainerExit, error)
 }
 
-// saveOutput saves the whole output of the run exit ended.
-func (c *Controller) saveOutput(ctx context.Context, s *step, exit model.ContainerExit) {
+// saveOutput saves the whole output of the run exit ended; an error means
+// "record later".
+func (c *Controller) saveOutput(ctx context.Context, s *step, exit model.ContainerExit) error {
 	out := c.opts.Output
 	if out == nil || exit.ContainerID == "" || exit.StartedAt.IsZero() {
-		return
+		return nil
 	}
 	run := output.Run{Spec: s.name, ContainerID: exit.ContainerID, StartedAt: exit.StartedAt}
 	if out.Has(run) {
-		return
+		return nil
 	}
+	retry := func(err error) bool { return ctx.Err() != nil || errors.Is(err, docker.ErrUnavailable) }
 	start := time.Now()
 	rc, err := c.rt.Logs(ctx, exit.ContainerID, docker.LogOptions{
 		Timestamps: true, Whole: true, Since: c.runSince(s.name, exit), Until: runUntil(s, exit),
 	})
 	if errors.Is(err, docker.ErrNotFound) {
 		c.log.Debug("output not saved: the container is gone", "spec", s.name, "container", short(exit.ContainerID))
-		return
+		return nil
 	}
-	if err != nil {
-		c.log.Warn("output not saved", "spec", s.name, "container", short(exit.ContainerID), "err", err)
-		return
+	var res output.Result
+	if err == nil {
+		res, err = out.Save(run, rc)
+		rc.Close()
 	}
-	defer rc.Close()
-	res, err := out.Save(run, rc)
-	if err != nil {
+	switch {
+	case err != nil && retry(err):
+		return fmt.Errorf("save the output of container %s: %w", short(exit.ContainerID), err)
+	case err != nil:
 		c.log.Warn("output not saved", "spec", s.name, "container", short(exit.ContainerID), "err", err)
-		return
+		return nil
 	}
 	c.log.Info("output saved", "spec", s.name, "container", short(exit.ContainerID), "lines", res.Lines,
 		"bytes", res.Bytes, "dropped_bytes", res.DroppedBytes, "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // runSince is where the output of exit's run begins in its container's

@@ -2,8 +2,10 @@ package controller
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -221,11 +223,56 @@ func TestOutputGoesWithTheExitLedger(t *testing.T) {
 	if _, err := out.Save(output.Run{Spec: "old", ContainerID: "c0", StartedAt: t0}, bytes.NewReader(nil)); err != nil {
 		t.Fatal(err)
 	}
+	for _, n := range []string{"old", "job"} {
+		long := time.Now().Add(-time.Hour) // saves under way are left alone
+		if err := os.Chtimes(filepath.Join(out.Dir(), n), long, long); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h.c.pruneOutput()
 	if _, ok, _ := out.Latest("old"); ok {
 		t.Fatal("output of a spec without spec or exit ledger kept")
 	}
 	if _, ok, _ := out.Latest("job"); !ok {
 		t.Fatal("output of a spec whose ledger stays dropped")
+	}
+}
+
+// TestOutputSaveWaitsForTheDaemon: a daemon that does not answer the read
+// holds the record (and the removal) back until it does; a log that cannot
+// be read for another reason does not.
+func TestOutputSaveWaitsForTheDaemon(t *testing.T) {
+	h := newHarness(t)
+	out := withOutput(h)
+	h.putSpec("job", func(c *spec.ContainerSpec) {
+		c.RestartPolicy = spec.RestartNever
+		c.RemoveOnExit = true
+	})
+	h.reconcile("job")
+	h.now = h.now.Add(time.Minute)
+	h.rt.exit("reconciler-job", 0)
+	h.rt.wholeErr = fmt.Errorf("read: %w", docker.ErrUnavailable)
+	h.c.cache.dirty("job")
+	if _, err := h.c.Reconcile(t.Context(), "job"); err == nil {
+		t.Fatal("the record went on without the output while the daemon did not answer")
+	}
+	if exits, _ := h.st.Exits("job", 0); len(exits) != 0 || h.rt.byName("reconciler-job") == nil {
+		t.Fatalf("exits %+v, container removed %v; want neither before the save", exits, h.rt.byName("reconciler-job") == nil)
+	}
+	h.rt.wholeErr = nil
+	h.reconcile("job")
+	if _, ok, _ := out.Latest("job"); !ok || h.rt.byName("reconciler-job") != nil {
+		t.Fatalf("saved %v, container still there %v; want saved, then removed", ok, h.rt.byName("reconciler-job") != nil)
+	}
+
+	// Another job whose log cannot be read at all is recorded anyway.
+	h.putSpec("bad", func(c *spec.ContainerSpec) { c.RestartPolicy = spec.RestartNever })
+	h.reconcile("bad")
+	h.now = h.now.Add(time.Minute)
+	h.rt.exit("reconciler-bad", 0)
+	h.rt.wholeErr = errors.New("unreadable log")
+	h.reconcile("bad")
+	if exits, _ := h.st.Exits("bad", 0); len(exits) != 1 {
+		t.Fatalf("exits %+v; want the record without the output", exits)
 	}
 }

@@ -30,6 +30,7 @@ type fakeRuntime struct {
 	logsUntil  []time.Time
 	logOpts    []docker.LogOptions
 	logData    func(id string, opts docker.LogOptions) string // what Logs returns; nothing when nil
+	wholeErr   error                                          // when set, a whole read fails with it
 	onStart    func()                                         // called after each successful start
 	startErr   error                                          // when set, every start is refused with it
 	stopCode   int                                            // exit code of a stopped container
@@ -174,6 +175,9 @@ func (f *fakeRuntime) Logs(_ context.Context, id string, opts docker.LogOptions)
 	f.call("logs")
 	f.logsUntil = append(f.logsUntil, opts.Until)
 	f.logOpts = append(f.logOpts, opts)
+	if opts.Whole && f.wholeErr != nil {
+		return nil, f.wholeErr
+	}
 	if f.logData != nil {
 		return io.NopCloser(strings.NewReader(f.logData(id, opts))), nil
 	}

@@ -272,7 +272,7 @@ func (s *Store) Prune() error {
 	}
 	var errs []error
 	for _, e := range ents {
-		if !e.IsDir() || s.opts.Keep(e.Name()) {
+		if !e.IsDir() || s.opts.Keep(e.Name()) || s.recent(e) {
 			continue
 		}
 		if err := s.Remove(e.Name()); err != nil {
@@ -282,6 +282,16 @@ func (s *Store) Prune() error {
 		s.log.Info("saved output removed with the spec's exit ledger", "spec", e.Name())
 	}
 	return errors.Join(errs...)
+}
+
+// recentSave is how long a spec directory written to is left alone by
+// Prune: a run is saved before its exit is recorded, so a deleted spec's
+// first run has neither spec nor ledger for a moment.
+const recentSave = time.Minute
+
+func (s *Store) recent(e os.DirEntry) bool {
+	fi, err := e.Info()
+	return err == nil && time.Since(fi.ModTime()) < recentSave
 }
 
 // trim deletes spec's oldest runs until its files fit MaxSpecBytes; the

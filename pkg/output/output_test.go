@@ -293,6 +293,14 @@ func TestPruneRemovesWhatKeepLetsGo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A save under way (the directory just written) is left alone.
+	if err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	if runs, _ := s.Runs("gone"); len(runs) != 1 {
+		t.Fatal("a spec directory written to a moment ago was pruned")
+	}
+	age(t, s.Dir(), "gone", "kept")
 	if err := s.Prune(); err != nil {
 		t.Fatal(err)
 	}
@@ -323,5 +331,16 @@ func TestSaveAgainReplacesAndLeavesNoTemporaries(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(s.Dir(), "job"))
 	if len(ents) != 1 {
 		t.Errorf("spec directory holds %v; want only the saved file", ents)
+	}
+}
+
+// age makes the spec directories look written to long ago.
+func age(t *testing.T, dir string, specs ...string) {
+	t.Helper()
+	old := time.Now().Add(-2 * recentSave)
+	for _, n := range specs {
+		if err := os.Chtimes(filepath.Join(dir, n), old, old); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
