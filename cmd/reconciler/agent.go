@@ -80,6 +80,7 @@ func agentCmd() *cobra.Command {
 	f.DurationVar(&cfg.LockTimeout, "lock-timeout", cfg.LockTimeout, "how long to wait for the state file lock")
 	f.IntVar(&cfg.ExecMaxConcurrent, "exec-max-concurrent", cfg.ExecMaxConcurrent, "execs running at once; one more is refused (429)")
 	f.DurationVar(&cfg.ExecMaxDuration, "exec-max-duration", cfg.ExecMaxDuration, "an exec running longer is ended and its client told why (the command may go on in the container)")
+	addOutputFlags(cmd, &cfg)
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

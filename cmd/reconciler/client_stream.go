@@ -18,9 +18,16 @@ func logsCmd() *cobra.Command {
 	var q api.LogQuery
 	var tail int
 	cmd := &cobra.Command{
-		Use:   "logs [-f] [--tail N] [--timestamps] NAME",
+		Use:   "logs [-f] [--tail N] [--timestamps] [-p] NAME",
 		Short: "Print the output of a spec's container (stdout to stdout, stderr to stderr)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print the output of a spec's container: stdout to stdout, stderr to stderr.
+
+The agent saves each run's complete output when the run ends, so logs NAME
+also works after the container is removed (removeOnExit, ttlAfterFinished):
+it prints the latest saved run. --previous prints the run before the
+current one. A run that wrote more than the agent's --output-max-run-bytes
+keeps its end, after a line on stderr saying how much was dropped.`,
+		Args: cobra.ExactArgs(1),
 	}
 	c := addConnFlags(cmd)
 	f := cmd.Flags()
@@ -28,13 +35,14 @@ func logsCmd() *cobra.Command {
 	f.IntVar(&tail, "tail", -1, "print only the last N lines (default: all)")
 	f.BoolVar(&q.Timestamps, "timestamps", false, "start each line with its time")
 	f.StringVar(&q.Since, "since", "", "only output since a time (RFC 3339), Unix seconds, or a duration back (10m)")
+	f.BoolVarP(&q.Previous, "previous", "p", false, "print the saved output of the run before the current one")
 	cmd.RunE = c.run(func(ctx context.Context, cl *api.Client, cmd *cobra.Command, args []string) error {
 		if tail >= 0 {
 			q.Tail = strconv.Itoa(tail)
 		}
 		return cl.Logs(ctx, args[0], q, func(l api.LogLine) error {
 			w := cmd.OutOrStdout()
-			if l.Stream == api.Stderr {
+			if l.Stream == api.Stderr || l.Stream == api.Notice {
 				w = cmd.ErrOrStderr()
 			}
 			if l.Time != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/reconciler/reconciler/pkg/events"
 	"github.com/reconciler/reconciler/pkg/metrics"
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/output"
 	"github.com/reconciler/reconciler/pkg/source"
 	"github.com/reconciler/reconciler/pkg/spec"
 	"github.com/reconciler/reconciler/pkg/store"
@@ -70,6 +71,10 @@ type Config struct {
 	// PprofAddr, when set, serves Go's profiles (net/http/pprof) on a
 	// listener of its own; empty (the default) serves none.
 	PprofAddr string
+	// OutputMaxRunBytes bounds each run's saved output (uncompressed; the
+	// end is kept), OutputMaxSpecBytes a spec's saved runs on disk (the
+	// oldest go first); zero takes output's defaults.
+	OutputMaxRunBytes, OutputMaxSpecBytes int64
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -114,6 +119,7 @@ type Agent struct {
 	Policy     *spec.CurrentPolicy
 	Controller *controller.Controller
 	Docker     Docker
+	Output     *output.Store // each run's complete output
 	log        *slog.Logger
 	ready      chan struct{} // closed once the Docker daemon first answered
 	now        func() time.Time
@@ -142,6 +148,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	a.Metrics.SetProbes(a.Ready, a.Healthy)
 	a.Metrics.SetStateWriteErrors(st.WriteFailures)
 	a.Recorder = events.NewRecorder(st, log)
+	if a.Output, err = a.openOutput(); err != nil {
+		return err
+	}
 
 	cli, err := docker.Dial(docker.Options{Host: cfg.DockerHost, Log: log, Observe: a.Metrics.ObserveDocker,
 		Timeouts: cfg.DockerTimeouts})
@@ -154,7 +163,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Instance: st.InstanceID(), Workers: cfg.Workers, Resync: cfg.Resync, StopOnExit: cfg.StopOnExit,
 		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
 		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
-		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff,
+		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff, Output: a.Output,
 	})
 	a.Source = source.New(st, source.Options{
 		Dir: cfg.SpecsDir, Rescan: cfg.Rescan, Log: log,

@@ -194,6 +194,8 @@ type LogQuery struct {
 	Tail       string
 	Since      string
 	Timestamps bool
+	// Previous asks for the saved run before the current one.
+	Previous bool
 }
 
 // Logs calls fn with each line of a spec's container output until the
@@ -211,6 +213,9 @@ func (c *Client) Logs(ctx context.Context, name string, q LogQuery, fn func(LogL
 	}
 	if q.Timestamps {
 		v.Set("timestamps", "true")
+	}
+	if q.Previous {
+		v.Set("previous", "true")
 	}
 	return c.stream(ctx, specPath(name, "logs"), v, func(dec *json.Decoder) error {
 		var l LogLine

@@ -16,7 +16,7 @@
 //	GET    /v1/specs/{name}                one spec with its status
 //	DELETE /v1/specs/{name}                delete; the controller stops it with grace
 //	GET    /v1/specs/{name}/exits[?limit=N]  exit ledger, newest first
-//	GET    /v1/specs/{name}/logs           ?follow, tail=N|all, since, timestamps
+//	GET    /v1/specs/{name}/logs           ?follow, tail=N|all, since, timestamps, previous
 //	POST   /v1/specs/{name}/exec           {"command": [...]} -> stdout, stderr, exit code
 //	GET    /v1/specs/{name}/inspect        the container as Docker sees it
 //	GET    /v1/events                      ?spec, after=SEQ, limit=N, follow

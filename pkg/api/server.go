@@ -60,6 +60,9 @@ type Deps struct {
 	ExecMaxConcurrent int // default DefaultExecMaxConcurrent
 	// ExecMaxDuration ends an exec's answer (504); its command may go on.
 	ExecMaxDuration time.Duration // default DefaultExecMaxDuration
+	// Output, when set, serves the saved runs' output: logs of a spec
+	// whose container is gone, and logs --previous.
+	Output SavedOutput
 }
 
 type server struct {

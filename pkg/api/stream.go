@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/containerd/errdefs"
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/reconciler/reconciler/pkg/docker"
@@ -125,7 +126,8 @@ func (s *server) followEvents(w http.ResponseWriter, r *http.Request, name strin
 }
 
 // logs streams a container's output as JSON lines, stdout and stderr kept
-// apart.
+// apart; with previous=true, or when the spec has no container, a saved
+// run's (saved.go).
 func (s *server) logs(w http.ResponseWriter, r *http.Request, name string) error {
 	follow, err := boolParam(r, "follow")
 	if err != nil {
@@ -143,7 +145,21 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request, name string) error
 	if err != nil {
 		return err
 	}
+	previous, err := boolParam(r, "previous")
+	if err != nil {
+		return err
+	}
+	q := logQuery{follow: follow, timestamps: timestamps, tail: tail, since: since}
+	if previous {
+		return s.previousLogs(w, r, name, q)
+	}
 	rt, c, err := s.container(r.Context(), name)
+	if errdefs.IsNotFound(err) {
+		// The container is gone (removeOnExit, a TTL): its last run was saved.
+		if served, serr := s.latestLogs(w, name, q); served || serr != nil {
+			return serr
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/metrics"
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/output"
 	"github.com/reconciler/reconciler/pkg/spec"
 	"github.com/reconciler/reconciler/pkg/store"
 )
@@ -72,6 +73,8 @@ type Options struct {
 	// PullBackoff is the delay after a first failed pull, doubling to 5m;
 	// default 10s (kubelet's).
 	PullBackoff time.Duration
+	// Output, when set, keeps each run's complete output (see output.go).
+	Output *output.Store
 }
 
 // Controller owns the reconcile loop.

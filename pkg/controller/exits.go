@@ -19,6 +19,9 @@ func (c *Controller) recordExit(ctx context.Context, s *step) error {
 	name, a := s.name, s.a
 	exit := *a.Exit
 	exit.LogTail = c.logTail(ctx, exit.ContainerID, logsUntil(s, exit))
+	if err := c.saveOutput(ctx, s, exit); err != nil {
+		return err
+	}
 	typ, reason := model.EventNormal, "Completed"
 	if !exit.Succeeded() || exit.Reason != model.ReasonCompleted {
 		typ, reason = model.EventWarning, string(exit.Reason)

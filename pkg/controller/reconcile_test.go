@@ -28,9 +28,12 @@ type fakeRuntime struct {
 	calls      map[string]int
 	order      []string // every call, in turn
 	logsUntil  []time.Time
-	onStart    func() // called after each successful start
-	startErr   error  // when set, every start is refused with it
-	stopCode   int    // exit code of a stopped container
+	logOpts    []docker.LogOptions
+	logData    func(id string, opts docker.LogOptions) string // what Logs returns; nothing when nil
+	wholeErr   error                                          // when set, a whole read fails with it
+	onStart    func()                                         // called after each successful start
+	startErr   error                                          // when set, every start is refused with it
+	stopCode   int                                            // exit code of a stopped container
 	lastCreate docker.CreateRequest
 	// images in the local store when set (else every image is); pull
 	// answers a pull (else it fails) and adds the image on success.
@@ -166,11 +169,18 @@ func (f *fakeRuntime) Wait(ctx context.Context, _ string) (model.ContainerExit, 
 	return model.ContainerExit{}, ctx.Err()
 }
 
-func (f *fakeRuntime) Logs(_ context.Context, _ string, opts docker.LogOptions) (io.ReadCloser, error) {
+func (f *fakeRuntime) Logs(_ context.Context, id string, opts docker.LogOptions) (io.ReadCloser, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("logs")
 	f.logsUntil = append(f.logsUntil, opts.Until)
+	f.logOpts = append(f.logOpts, opts)
+	if opts.Whole && f.wholeErr != nil {
+		return nil, f.wholeErr
+	}
+	if f.logData != nil {
+		return io.NopCloser(strings.NewReader(f.logData(id, opts))), nil
+	}
 	return io.NopCloser(strings.NewReader("")), nil
 }
 

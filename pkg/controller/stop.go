@@ -84,6 +84,7 @@ func (c *Controller) forget(name string) error {
 		return fmt.Errorf("drop state: %w", err)
 	}
 	c.ledger.forget(name)
+	c.pruneOutput()
 	c.cache.forget(name)
 	c.pulls.forget(name)
 	c.dropPhase(name)

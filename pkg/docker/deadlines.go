@@ -66,7 +66,7 @@ func DefaultTimeouts() Timeouts {
 const TimeoutsHelp = "deadlines of Docker calls, as op=duration,...: " +
 	"ping, list, inspect, create, start, remove, exec_create, exec_inspect, image_inspect bound the call; " +
 	"stop is added to the container's grace period; logs, events and exec_attach bound the wait for the stream to open " +
-	"(logs without follow: the whole read); pull aborts a pull after that long without progress. " +
+	"(logs without follow: the whole read; a saved run's output: each wait for data); pull aborts a pull after that long without progress. " +
 	"Container waits have none"
 
 var defaultTimeouts = DefaultTimeouts()

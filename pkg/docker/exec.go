@@ -28,6 +28,9 @@ func (c *Client) Logs(ctx context.Context, id string, opts LogOptions) (io.ReadC
 	if !opts.Until.IsZero() {
 		lo.Until = unixText(opts.Until)
 	}
+	if opts.Whole && !opts.Follow {
+		return c.wholeLogs(ctx, id, lo)
+	}
 	if !opts.Follow {
 		// A tail is read at once: the deadline covers the whole read.
 		var cancel context.CancelFunc

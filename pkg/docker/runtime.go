@@ -94,6 +94,10 @@ type LogOptions struct {
 	// at Until, even after the container was started again.
 	Until      time.Time
 	Timestamps bool
+	// Whole, without Follow, reads all the output there is, however long
+	// that takes: the logs deadline bounds the opening of the stream and
+	// then each wait for more data, not the whole read.
+	Whole bool
 }
 
 // ExecResult is the outcome of a command run in a container.
