@@ -70,6 +70,9 @@ type Config struct {
 	// PprofAddr, when set, serves Go's profiles (net/http/pprof) on a
 	// listener of its own; empty (the default) serves none.
 	PprofAddr string
+	// WorkspaceRoot holds the runs' workspace copies; empty is
+	// "workspaces" beside the state file.
+	WorkspaceRoot string
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -155,6 +158,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
 		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
 		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff,
+		Workspace: controller.WorkspaceOptions{Root: cfg.workspaceRoot()},
 	})
 	a.Source = source.New(st, source.Options{
 		Dir: cfg.SpecsDir, Rescan: cfg.Rescan, Log: log,

@@ -72,6 +72,8 @@ type Options struct {
 	// PullBackoff is the delay after a first failed pull, doubling to 5m;
 	// default 10s (kubelet's).
 	PullBackoff time.Duration
+	// Workspace says where and how runs' workspace copies are made.
+	Workspace WorkspaceOptions
 }
 
 // Controller owns the reconcile loop.
