@@ -60,6 +60,8 @@ type Deps struct {
 	ExecMaxConcurrent int // default DefaultExecMaxConcurrent
 	// ExecMaxDuration ends an exec's answer (504); its command may go on.
 	ExecMaxDuration time.Duration // default DefaultExecMaxDuration
+	// WorkspaceRoot holds the agent's workspace copies, which `cp` reads.
+	WorkspaceRoot string
 }
 
 type server struct {
@@ -148,6 +150,7 @@ func (s *server) routes() []route {
 		{"GET", "/v1/specs/{name}/logs", named(s.logs)},
 		{"POST", "/v1/specs/{name}/exec", named(s.exec)},
 		{"GET", "/v1/specs/{name}/inspect", named(s.inspect)},
+		{"GET", "/v1/specs/{name}/workspace", named(s.workspace)},
 	}
 }
 

@@ -99,6 +99,7 @@ func Prepare(root, spec, src string, owner Owner, lim Limits, deadline time.Time
 		_ = os.RemoveAll(tmp)
 		return "", err
 	}
+	_ = os.RemoveAll(dst) // a run begun at the same instant: the newest wins
 	if err := os.Rename(tmp, dst); err != nil {
 		_ = os.RemoveAll(tmp)
 		return "", fmt.Errorf("workspace: %w", err)
