@@ -198,3 +198,42 @@ func TestReconcileWorkspaceRefusedOrUnavailable(t *testing.T) {
 }
 
 func mkfifo(p string) error { return syscall.Mkfifo(p, 0o644) }
+
+// The source is resolved again at every create: a symlink planted in its
+// place after the first run is refused, not followed.
+func TestReconcileWorkspaceSourceResolvedAtEachCreate(t *testing.T) {
+	h, src, root := workspaceHarness(t)
+	h.putJob("svc", store.SourceAPI, func(c *spec.ContainerSpec) {
+		c.Workspace = &spec.Workspace{Source: src, Target: "/workspace"}
+		c.User = me()
+		c.Args = []string{"tick"}
+		c.RestartPolicy = spec.RestartAlways
+	})
+	h.reconcile("svc")
+	if h.rt.count("create") != 1 {
+		t.Fatalf("first create: %v", h.rt.calls)
+	}
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("host"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(src); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, src); err != nil {
+		t.Fatal(err)
+	}
+	h.removeByHand("svc")
+	h.now = h.now.Add(time.Minute)
+	h.reconcile("svc")
+	if st := h.status("svc"); h.rt.count("create") != 1 || st.Phase != model.PhaseRefused || !strings.Contains(st.Message, "symlink") {
+		t.Fatalf("%v, status %+v; want no second create and Refused for the symlink", h.rt.calls, st)
+	}
+	latest, err := os.ReadDir(filepath.Join(root, "svc"))
+	if err != nil || len(latest) != 1 {
+		t.Fatalf("copies: %v, %v; want the first run's only", latest, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "svc", latest[0].Name(), "secret")); !os.IsNotExist(err) {
+		t.Fatalf("what the link points at was copied: %v", err)
+	}
+}
