@@ -48,7 +48,7 @@ func workspaceFixture(t *testing.T) (f *fixture, copyDir, outside string) {
 		}
 	}
 	me := workspace.Owner{UID: os.Getuid(), GID: os.Getgid()}
-	dir, err := workspace.Prepare(root, "job", src, me, workspace.DefaultLimits, time.Time{}, time.Now())
+	dir, _, err := workspace.Prepare(root, "job", src, me, workspace.DefaultLimits, time.Time{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

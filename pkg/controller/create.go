@@ -41,7 +41,7 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		s.o.CreateFailed = &Failure{Reason: "SecretUnavailable", Message: err.Error()}
 		return false, nil
 	}
-	wsDir, err := c.prepareWorkspace(name, d)
+	wsDir, wsEvents, err := c.prepareWorkspace(name, d)
 	if err != nil {
 		s.o.CreateFailed = &Failure{Reason: "WorkspaceUnavailable", Message: err.Error()}
 		return false, nil
@@ -78,7 +78,8 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 	c.m.ContainerOperations.WithLabelValues("create").Inc()
 	ct := &docker.Container{ID: id, Name: cname, Image: ps.Image, Labels: labels, State: "created"}
 	s.o = Observed{Container: ct}
-	if err := c.commitState(s, nil, c.event(name, model.EventNormal, "Created", "Created container %s", short(id))); err != nil {
+	created := c.event(name, model.EventNormal, "Created", "Created container %s", short(id))
+	if err := c.commitState(s, nil, append(wsEvents, created)...); err != nil {
 		return true, err
 	}
 	return false, nil

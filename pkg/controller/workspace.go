@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/workspace"
 )
 
@@ -37,25 +38,26 @@ type WorkspaceOptions struct {
 }
 
 // prepareWorkspace makes this run's copy of d's workspace source and
-// returns its directory ("" when d has no workspace). The source is
-// resolved against the policy again, as a bind source is, so a link
-// planted since the spec came in is refused here.
-func (c *Controller) prepareWorkspace(name string, d Desired) (string, error) {
+// returns its directory with the event that tells of it ("" and no event
+// when d has no workspace). The source is resolved against the policy
+// again, as a bind source is, so a link planted since the spec came in is
+// refused here.
+func (c *Controller) prepareWorkspace(name string, d Desired) (string, []model.Event, error) {
 	ws := d.Spec.Spec.Workspace
 	if ws == nil {
-		return "", nil
+		return "", nil, nil
 	}
 	o := c.opts.Workspace
 	if o.Root == "" {
-		return "", errors.New("workspaces need the agent's --workspace-root, which is not set")
+		return "", nil, errors.New("workspaces need the agent's --workspace-root, which is not set")
 	}
 	src, err := c.opts.Policy.Get().ResolveBind(ws.Source)
 	if err != nil {
-		return "", fmt.Errorf("workspace source %q: %w", ws.Source, err)
+		return "", nil, fmt.Errorf("workspace source %q: %w", ws.Source, err)
 	}
 	owner, err := workspace.ParseUser(d.Spec.Spec.User)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	lim := o.Limits
 	if lim.MaxBytes <= 0 {
@@ -69,13 +71,16 @@ func (c *Controller) prepareWorkspace(name string, d Desired) (string, error) {
 		timeout = DefaultWorkspaceCopyTimeout
 	}
 	began := time.Now()
-	dir, err := workspace.Prepare(o.Root, name, src, owner, lim, began.Add(timeout), c.opts.Now())
+	dir, st, err := workspace.Prepare(o.Root, name, src, owner, lim, began.Add(timeout), c.opts.Now())
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	c.log.Info("workspace copied", "spec", name, "source", src, "copy", dir,
-		"owner", fmt.Sprintf("%d:%d", owner.UID, owner.GID), "took", time.Since(began).Round(time.Millisecond))
-	return dir, nil
+	took := time.Since(began).Round(time.Millisecond)
+	c.log.Info("workspace copied", "spec", name, "source", src, "copy", dir, "entries", st.Entries, "bytes", st.Bytes,
+		"owner", fmt.Sprintf("%d:%d", owner.UID, owner.GID), "took", took)
+	ev := c.event(name, model.EventNormal, "WorkspaceCopied", "Copied %s to %s for %d:%d (%d entries, %d bytes) in %s",
+		src, dir, owner.UID, owner.GID, st.Entries, st.Bytes, took)
+	return dir, []model.Event{ev}, nil
 }
 
 // forgetWorkspaces removes every copy of name's workspace: its spec was

@@ -65,6 +65,9 @@ func TestReconcileWorkspaceCopyLivesUntilTTL(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, ".git/HEAD")); err != nil || string(b) != "ref: refs/heads/main\n" {
 		t.Fatalf("copy's .git/HEAD: %q, %v", b, err)
 	}
+	if evs := h.events("job", "WorkspaceCopied"); len(evs) != 1 || !strings.Contains(evs[0].Message, "to "+dir+" for "+me()+" (3 entries") {
+		t.Fatalf("WorkspaceCopied events %+v", evs)
+	}
 	// The job writes; the source does not see it.
 	if err := os.WriteFile(filepath.Join(dir, "out.txt"), []byte("result"), 0o644); err != nil {
 		t.Fatal(err)

@@ -64,32 +64,41 @@ var ErrDeadline = errors.New("workspace copy took too long")
 // still going at deadline (zero: none). src is only read: everything below
 // it is reached through an os.Root, so no path, however it changes during
 // the copy, leads out of it.
-func Copy(src, dst string, owner Owner, lim Limits, deadline time.Time) error {
+func Copy(src, dst string, owner Owner, lim Limits, deadline time.Time) (Stats, error) {
 	sr, err := os.OpenRoot(src)
 	if err != nil {
-		return fmt.Errorf("workspace source: %w", err)
+		return Stats{}, fmt.Errorf("workspace source: %w", err)
 	}
 	defer sr.Close()
 	fi, err := sr.Lstat(".")
 	if err != nil {
-		return fmt.Errorf("workspace source: %w", err)
+		return Stats{}, fmt.Errorf("workspace source: %w", err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("workspace source %s is not a directory", src)
+		return Stats{}, fmt.Errorf("workspace source %s is not a directory", src)
 	}
 	if err := os.Mkdir(dst, 0o700); err != nil {
-		return fmt.Errorf("workspace copy: %w", err)
+		return Stats{}, fmt.Errorf("workspace copy: %w", err)
 	}
 	dr, err := os.OpenRoot(dst)
 	if err != nil {
-		return fmt.Errorf("workspace copy: %w", err)
+		return Stats{}, fmt.Errorf("workspace copy: %w", err)
 	}
 	defer dr.Close()
 	c := &copier{src: sr, dst: dr, srcName: src, owner: owner, lim: lim, deadline: deadline}
 	if err := c.dir("."); err != nil {
-		return err
+		return Stats{}, err
 	}
-	return c.finish(".", fi)
+	if err := c.finish(".", fi); err != nil {
+		return Stats{}, err
+	}
+	return Stats{Entries: c.files, Bytes: c.bytes}, nil
+}
+
+// Stats say how much a copy held.
+type Stats struct {
+	Entries int   // files, directories and symlinks below the top
+	Bytes   int64 // file content
 }
 
 type copier struct {

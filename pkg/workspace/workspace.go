@@ -75,34 +75,35 @@ func validName(spec string) bool {
 // owner, and returns its directory. The copies of earlier runs (and any
 // copy left half made) are removed once the new one is complete. root and
 // the spec's directory are created 0700.
-func Prepare(root, spec, src string, owner Owner, lim Limits, deadline time.Time, now time.Time) (string, error) {
+func Prepare(root, spec, src string, owner Owner, lim Limits, deadline time.Time, now time.Time) (string, Stats, error) {
 	if root == "" {
-		return "", errors.New("workspaces need the agent's --workspace-root, which is not set")
+		return "", Stats{}, errors.New("workspaces need the agent's --workspace-root, which is not set")
 	}
 	if !validName(spec) {
-		return "", fmt.Errorf("spec name %q cannot name a workspace", spec)
+		return "", Stats{}, fmt.Errorf("spec name %q cannot name a workspace", spec)
 	}
 	specDir := SpecDir(root, spec)
 	if err := os.MkdirAll(specDir, 0o700); err != nil {
-		return "", fmt.Errorf("workspace root: %w", err)
+		return "", Stats{}, fmt.Errorf("workspace root: %w", err)
 	}
 	for _, p := range []string{root, specDir} {
 		if err := os.Chmod(p, 0o700); err != nil {
-			return "", fmt.Errorf("workspace root: %w", err)
+			return "", Stats{}, fmt.Errorf("workspace root: %w", err)
 		}
 	}
 	run := now.UTC().Format(runFormat)
 	tmp := filepath.Join(specDir, tmpPrefix+run)
 	dst := filepath.Join(specDir, run)
 	_ = os.RemoveAll(tmp)
-	if err := Copy(src, tmp, owner, lim, deadline); err != nil {
+	st, err := Copy(src, tmp, owner, lim, deadline)
+	if err != nil {
 		_ = os.RemoveAll(tmp)
-		return "", err
+		return "", Stats{}, err
 	}
 	_ = os.RemoveAll(dst) // a run begun at the same instant: the newest wins
 	if err := os.Rename(tmp, dst); err != nil {
 		_ = os.RemoveAll(tmp)
-		return "", fmt.Errorf("workspace: %w", err)
+		return "", Stats{}, fmt.Errorf("workspace: %w", err)
 	}
 	if old, err := os.ReadDir(specDir); err == nil {
 		for _, e := range old {
@@ -111,7 +112,7 @@ func Prepare(root, spec, src string, owner Owner, lim Limits, deadline time.Time
 			}
 		}
 	}
-	return dst, nil
+	return dst, st, nil
 }
 
 // Remove removes every copy of spec.

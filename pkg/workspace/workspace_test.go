@@ -109,7 +109,12 @@ func TestCopyKeepsGitModesAndLinksAndGivesEverythingToTheOwner(t *testing.T) {
 	must(t, os.Chmod(filepath.Join(src, "empty"), 0o500))      // read-only dir still filled
 	before := digest(t, src)
 	dst := filepath.Join(t.TempDir(), "copy")
-	must(t, Copy(src, dst, Owner{UID: 4242, GID: 4343}, DefaultLimits, time.Now().Add(time.Minute)))
+	st, err := Copy(src, dst, Owner{UID: 4242, GID: 4343}, DefaultLimits, time.Now().Add(time.Minute))
+	must(t, err)
+	// README.md, src, src/main.go, .git, .git/HEAD, .git/objects, .git/objects/ab, empty, 3 links
+	if st.Entries != 11 || st.Bytes != int64(len("hello")+len("package main")+len("ref: refs/heads/main\n")) {
+		t.Errorf("stats %+v", st)
+	}
 
 	if got := digest(t, src); got != before {
 		t.Fatal("the source changed")
@@ -155,7 +160,7 @@ func TestCopyRefusesFIFOsAndBounds(t *testing.T) {
 	src := t.TempDir()
 	tree(t, src, map[string]string{"a": "12345", "b": "67890"})
 	must(t, syscall.Mkfifo(filepath.Join(src, "pipe"), 0o644))
-	err := Copy(src, filepath.Join(t.TempDir(), "c"), Owner{UID: os.Getuid(), GID: os.Getgid()}, DefaultLimits, time.Time{})
+	_, err := Copy(src, filepath.Join(t.TempDir(), "c"), Owner{UID: os.Getuid(), GID: os.Getgid()}, DefaultLimits, time.Time{})
 	if err == nil || !strings.Contains(err.Error(), "pipe is a FIFO") {
 		t.Fatalf("FIFO: err = %v", err)
 	}
@@ -165,17 +170,18 @@ func TestCopyRefusesFIFOsAndBounds(t *testing.T) {
 		lim  Limits
 		want error
 	}{{Limits{MaxBytes: 7}, ErrTooLarge}, {Limits{MaxFiles: 1}, ErrTooLarge}} {
-		err := Copy(src, filepath.Join(t.TempDir(), "c"), me, tc.lim, time.Time{})
+		_, err := Copy(src, filepath.Join(t.TempDir(), "c"), me, tc.lim, time.Time{})
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%+v: err = %v, want %v", tc.lim, err, tc.want)
 		}
 	}
-	err = Copy(src, filepath.Join(t.TempDir(), "c"), me, DefaultLimits, time.Now().Add(-time.Second))
+	_, err = Copy(src, filepath.Join(t.TempDir(), "c"), me, DefaultLimits, time.Now().Add(-time.Second))
 	if !errors.Is(err, ErrDeadline) {
 		t.Errorf("deadline: err = %v", err)
 	}
 	// The positive control: within the limits it copies.
-	must(t, Copy(src, filepath.Join(t.TempDir(), "c"), me, Limits{MaxBytes: 10, MaxFiles: 2}, time.Now().Add(time.Minute)))
+	_, err = Copy(src, filepath.Join(t.TempDir(), "c"), me, Limits{MaxBytes: 10, MaxFiles: 2}, time.Now().Add(time.Minute))
+	must(t, err)
 }
 
 func TestParseUser(t *testing.T) {
@@ -198,7 +204,7 @@ func TestPrepareKeepsOnlyTheNewestCopyAndRunsApart(t *testing.T) {
 	tree(t, src, map[string]string{"f": "v1"})
 	me := Owner{UID: os.Getuid(), GID: os.Getgid()}
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	first, err := Prepare(root, "job", src, me, DefaultLimits, time.Time{}, t0)
+	first, _, err := Prepare(root, "job", src, me, DefaultLimits, time.Time{}, t0)
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(first, "f"), []byte("changed by run 1"), 0o644))
 	if got, _ := Latest(root, "job"); got != first {
@@ -210,7 +216,7 @@ func TestPrepareKeepsOnlyTheNewestCopyAndRunsApart(t *testing.T) {
 		t.Errorf("root mode %v, want 0700", fi.Mode())
 	}
 	must(t, os.MkdirAll(filepath.Join(SpecDir(root, "job"), ".tmp-left-over"), 0o700))
-	second, err := Prepare(root, "job", src, me, DefaultLimits, time.Time{}, t0.Add(time.Second))
+	second, _, err := Prepare(root, "job", src, me, DefaultLimits, time.Time{}, t0.Add(time.Second))
 	must(t, err)
 	if b, _ := os.ReadFile(filepath.Join(second, "f")); string(b) != "v1" {
 		t.Errorf("run 2 sees %q, want the source's v1", b)
@@ -227,7 +233,7 @@ func TestPrepareKeepsOnlyTheNewestCopyAndRunsApart(t *testing.T) {
 	if _, err := Latest(root, "job"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("after Remove: %v", err)
 	}
-	if _, err := Prepare(root, "../x", src, me, DefaultLimits, time.Time{}, t0); err == nil {
+	if _, _, err := Prepare(root, "../x", src, me, DefaultLimits, time.Time{}, t0); err == nil {
 		t.Error("a spec name with a slash was accepted")
 	}
 }

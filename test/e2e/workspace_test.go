@@ -19,11 +19,7 @@ import (
 
 // wsUser is the numeric user the workspace jobs run as: not root, and
 // named by no /etc/passwd (the box image has none).
-const (
-	wsUID  = 4711
-	wsGID  = 4712
-	wsUser = "4711:4712"
-)
+const wsUser = "4711:4712"
 
 // hashTree digests a tree: every name, mode, owner and content, so that
 // any write, chmod or chown below it shows.
@@ -125,6 +121,7 @@ var _ = Describe("workspace", func() {
 		ls := a.mustCLI(ctx, "exec", watcher, "--", "/box", "ls", "--dir", "/workspace")
 		Expect(strings.Fields(ls)).To(Equal(plus(sourceList, "c.txt")), "the copy is the source, .git included, plus the job's own write")
 		watcherCopy := a.copyDir(ctx, watcher)
+		Expect(a.mustCLI(ctx, "describe", watcher)).To(MatchRegexp(`WorkspaceCopied\s.*Copied \S+ to %s for %s`, regexp.QuoteMeta(watcherCopy), wsUser))
 		Expect(watcherCopy).To(HavePrefix(root+"/"+watcher+"/"), "the copy sits below the default --workspace-root, beside the state file")
 		Expect(ownerOf(watcherCopy)).To(Equal(wsUser))
 		Expect(ownerOf(filepath.Join(watcherCopy, "c.txt"))).To(Equal(wsUser), "the job wrote as its own user")
