@@ -76,6 +76,7 @@ func agentCmd() *cobra.Command {
 	f.IntVar(&cfg.Pulls, "max-parallel-image-pulls", cfg.Pulls, "image pulls run at once, beside the reconcile workers")
 	f.DurationVar(&cfg.PullBackoff, "image-pull-backoff", cfg.PullBackoff, "first delay after a failed pull (doubles to 5m)")
 	_ = f.MarkHidden("image-pull-backoff") // kubelet's 10s; tests shorten it
+	f.StringVar(&cfg.WorkspaceRoot, "workspace-root", cfg.WorkspaceRoot, "directory of the runs' private workspace copies (default: workspaces beside the state file; created 0700)")
 	f.IntVar(&cfg.ExitsPerSpec, "exits-per-spec", cfg.ExitsPerSpec, "exit records kept per spec")
 	f.DurationVar(&cfg.LockTimeout, "lock-timeout", cfg.LockTimeout, "how long to wait for the state file lock")
 	f.IntVar(&cfg.ExecMaxConcurrent, "exec-max-concurrent", cfg.ExecMaxConcurrent, "execs running at once; one more is refused (429)")

@@ -16,7 +16,7 @@ import (
 // running agent over its API.
 func addClientCommands(root *cobra.Command) {
 	root.AddCommand(applyCmd(), getCmd(), describeCmd(), deleteCmd(), logsCmd(),
-		execCmd(), exitsCmd(), eventsCmd())
+		execCmd(), exitsCmd(), eventsCmd(), cpCmd())
 }
 
 // conn is where a client command finds the agent.

@@ -149,6 +149,7 @@ func writeDescription(w io.Writer, d description, now time.Time) error {
 	field("Command", quoteAll(s.Command))
 	field("Args", quoteAll(s.Args))
 	field("Restart", s.RestartPolicy)
+	field("Workspace", workspaceLine(d.SpecView))
 	field("Grace", s.TerminationGracePeriod)
 	field("Hash", d.Hash)
 	field("Updated", when(d.UpdatedAt))

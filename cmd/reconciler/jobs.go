@@ -39,6 +39,7 @@ type runOptions struct {
 	pids                          int64
 	maxRestarts                   int
 	env, secretEnv, mounts        []string
+	workspace                     string
 	labels                        []string
 	deadline, ttl, grace          time.Duration
 	remove, command               bool
@@ -58,7 +59,7 @@ it with 'reconciler logs -f NAME' and 'reconciler wait NAME'.`,
 		Example: `  reconciler run countdown --image reconciler/box:latest -- countdown --from 3
   reconciler run fix-tests --image reconciler/claude-code:2.0.31 --memory 2Gi --cpus 1.5 \
     --pids 512 --secret-env ANTHROPIC_API_KEY=/etc/reconciler/secrets/anthropic-key \
-    --mount /srv/work/my-repo:/workspace --deadline 2h --ttl 24h -- -p "Fix the tests"`,
+    --user 1000:1000 --workspace /srv/work/my-repo:/workspace --deadline 2h --ttl 24h -- -p "Fix the tests"`,
 		Args: cobra.MinimumNArgs(1),
 	}
 	c := addConnFlags(cmd)
@@ -70,6 +71,7 @@ it with 'reconciler logs -f NAME' and 'reconciler wait NAME'.`,
 	f.StringArrayVar(&o.env, "env", nil, "environment variable NAME=VALUE (repeatable)")
 	f.StringArrayVar(&o.secretEnv, "secret-env", nil, "environment variable NAME=FILE whose value the agent reads from FILE (below the policy's allowedSecretPaths, default /etc/reconciler/secrets), kept out of the spec (repeatable)")
 	f.StringArrayVar(&o.mounts, "mount", nil, "SOURCE:TARGET[:ro]: an absolute SOURCE is a bind mount, a name a volume (repeatable)")
+	f.StringVar(&o.workspace, "workspace", "", "SOURCE:TARGET: a private copy of the host directory SOURCE (below the policy's allowedBindPaths), made at each run, owned by --user (numeric) and mounted read-write at TARGET")
 	f.StringArrayVar(&o.labels, "label", nil, "label KEY=VALUE (repeatable)")
 	f.StringVar(&o.workdir, "workdir", "", "working directory in the container")
 	f.StringVar(&o.user, "user", "", "user (uid[:gid] or name) to run as")
@@ -170,6 +172,13 @@ func buildJobSpec(name string, o runOptions, argv []string) (*spec.Spec, error) 
 		}
 		c.Mounts = append(c.Mounts, mt)
 	}
+	if o.workspace != "" {
+		src, target, ok := strings.Cut(o.workspace, ":")
+		if !ok || src == "" || target == "" || strings.Contains(target, ":") {
+			return nil, fmt.Errorf("--workspace %q: use SOURCE:TARGET", o.workspace)
+		}
+		c.Workspace = &spec.Workspace{Source: src, Target: target}
+	}
 	if errs := s.Validate(); len(errs) > 0 {
 		return nil, flagErrors(errs)
 	}
@@ -218,6 +227,7 @@ var specFlags = []struct{ field, flag string }{
 	{"spec.env", "--env/--secret-env"}, {"spec.mounts", "--mount"}, {"spec.workingDir", "--workdir"},
 	{"spec.user", "--user"}, {"spec.network", "--network"}, {"spec.activeDeadline", "--deadline"}, {"spec.ttlAfterFinished", "--ttl"},
 	{"spec.terminationGracePeriod", "--grace"}, {"spec.maxRestarts", "--max-restarts"},
+	{"spec.workspace", "--workspace"},
 }
 
 // flagErrors rewrites validation errors in terms of run's flags.

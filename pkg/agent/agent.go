@@ -75,6 +75,9 @@ type Config struct {
 	// end is kept), OutputMaxSpecBytes a spec's saved runs on disk (the
 	// oldest go first); zero takes output's defaults.
 	OutputMaxRunBytes, OutputMaxSpecBytes int64
+	// WorkspaceRoot holds the runs' workspace copies; empty is
+	// "workspaces" beside the state file.
+	WorkspaceRoot string
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -164,6 +167,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
 		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
 		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff, Output: a.Output,
+		Workspace: controller.WorkspaceOptions{Root: cfg.workspaceRoot()},
 	})
 	a.Source = source.New(st, source.Options{
 		Dir: cfg.SpecsDir, Rescan: cfg.Rescan, Log: log,

@@ -52,6 +52,7 @@ func (a *Agent) listenAPI() ([]apiListener, *api.AuditLog, error) {
 		Instance: a.Store.InstanceID(), Version: cfg.Version, Log: a.log, Audit: audit,
 		ExecMaxConcurrent: cfg.ExecMaxConcurrent, ExecMaxDuration: cfg.ExecMaxDuration,
 		Output: a.savedOutput(),
+		WorkspaceRoot: cfg.workspaceRoot(),
 	})
 	closeAudit := func() {
 		if audit != nil {

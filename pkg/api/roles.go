@@ -66,6 +66,8 @@ var routeAccess = map[string]access{
 	"DELETE /v1/specs/{name}":      {verb: "delete", role: RoleEdit},
 	"POST /v1/specs/{name}/exec":   {verb: "exec", role: RoleExec, streams: true},
 	"GET /v1/specs/{name}/inspect": {verb: "inspect", role: RoleExec}, // shows the environment, secrets included
+	// What a job wrote to its workspace is its output, as its logs are.
+	"GET /v1/specs/{name}/workspace": {verb: "cp", role: RoleView, streams: true},
 }
 
 // accessOf is the entry for route, admin-only when there is none.

@@ -63,6 +63,8 @@ type Deps struct {
 	// Output, when set, serves the saved runs' output: logs of a spec
 	// whose container is gone, and logs --previous.
 	Output SavedOutput
+	// WorkspaceRoot holds the agent's workspace copies, which `cp` reads.
+	WorkspaceRoot string
 }
 
 type server struct {
@@ -151,6 +153,7 @@ func (s *server) routes() []route {
 		{"GET", "/v1/specs/{name}/logs", named(s.logs)},
 		{"POST", "/v1/specs/{name}/exec", named(s.exec)},
 		{"GET", "/v1/specs/{name}/inspect", named(s.inspect)},
+		{"GET", "/v1/specs/{name}/workspace", named(s.workspace)},
 	}
 }
 

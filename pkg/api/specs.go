@@ -197,7 +197,9 @@ func (s *server) get(w http.ResponseWriter, r *http.Request, name string) error 
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	writeJSON(w, http.StatusOK, view(rec, st))
+	v := view(rec, st)
+	v.Workspace = s.workspaceDir(rec)
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

@@ -46,6 +46,8 @@ type SpecView struct {
 	Source    Source        `json:"source"`
 	UpdatedAt time.Time     `json:"updatedAt"`
 	Status    *model.Status `json:"status,omitempty"`
+	// Workspace is the host directory of the spec's latest workspace copy.
+	Workspace string `json:"workspace,omitempty"`
 }
 
 // SourceKind says where a spec came from.

@@ -75,6 +75,8 @@ type Options struct {
 	PullBackoff time.Duration
 	// Output, when set, keeps each run's complete output (see output.go).
 	Output *output.Store
+	// Workspace says where and how runs' workspace copies are made.
+	Workspace WorkspaceOptions
 }
 
 // Controller owns the reconcile loop.

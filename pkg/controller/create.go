@@ -41,6 +41,11 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		s.o.CreateFailed = &Failure{Reason: "SecretUnavailable", Message: err.Error()}
 		return false, nil
 	}
+	wsDir, wsEvents, err := c.prepareWorkspace(name, d)
+	if err != nil {
+		s.o.CreateFailed = &Failure{Reason: "WorkspaceUnavailable", Message: err.Error()}
+		return false, nil
+	}
 	secOpt, err := inlineSeccompProfiles(ps.SecurityOpt)
 	if err != nil {
 		s.o.CreateFailed = &Failure{Reason: "SeccompProfileUnavailable", Message: err.Error()}
@@ -58,7 +63,7 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		labels[labelDefinition] = d.Hash
 	}
 	cname := ContainerName(name)
-	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds})
+	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds, Workspace: wsDir})
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrConflict) {
 		return c.nameTaken(ctx, s, cname)
@@ -73,7 +78,8 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 	c.m.ContainerOperations.WithLabelValues("create").Inc()
 	ct := &docker.Container{ID: id, Name: cname, Image: ps.Image, Labels: labels, State: "created"}
 	s.o = Observed{Container: ct}
-	if err := c.commitState(s, nil, c.event(name, model.EventNormal, "Created", "Created container %s", short(id))); err != nil {
+	created := c.event(name, model.EventNormal, "Created", "Created container %s", short(id))
+	if err := c.commitState(s, nil, append(wsEvents, created)...); err != nil {
 		return true, err
 	}
 	return false, nil

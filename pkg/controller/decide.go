@@ -143,6 +143,9 @@ type Action struct {
 	Failed *Failure
 	// Conflict is the container name another container holds.
 	Conflict string
+	// Expired says a finished job's ttlAfterFinished passed: what the
+	// agent keeps for it beside the container (its workspace) goes too.
+	Expired bool
 }
 
 // decide works out the next step for one spec. It is pure: everything it
@@ -577,15 +580,15 @@ func finished(d Desired, h model.History, c *docker.Container, now time.Time) Ac
 			// The file still asks for the spec: it keeps its final status
 			// and only loses its container.
 			return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h, Message: expiredMessage,
-				Why: "ttlAfterFinished passed; the spec file keeps the job's status"}
+				Why: "ttlAfterFinished passed; the spec file keeps the job's status", Expired: true}
 		case d.FromFile:
-			return Action{Kind: ActNone, Phase: phase, History: h, Message: expiredMessage}
+			return Action{Kind: ActNone, Phase: phase, History: h, Message: expiredMessage, Expired: true}
 		default:
 			id := ""
 			if c != nil {
 				id = c.ID
 			}
-			return Action{Kind: ActExpire, ContainerID: id, Phase: phase, History: h, Why: "ttlAfterFinished passed"}
+			return Action{Kind: ActExpire, ContainerID: id, Phase: phase, History: h, Why: "ttlAfterFinished passed", Expired: true}
 		}
 		if c != nil && ps.RemoveOnExit {
 			return Action{Kind: ActRemove, ContainerID: c.ID, Phase: phase, History: h, Why: "run finished and removeOnExit is set"}

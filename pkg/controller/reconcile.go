@@ -139,6 +139,9 @@ func (c *Controller) apply(ctx context.Context, s *step) (bool, error) {
 			return true, fmt.Errorf("%s deferred until the state file takes writes: %w", a.Kind, err)
 		}
 	}
+	if a.Expired {
+		c.forgetWorkspaces(s.name)
+	}
 	switch a.Kind {
 	case ActNone:
 		return true, c.settle(s)
@@ -177,6 +180,7 @@ func (c *Controller) apply(ctx context.Context, s *step) (bool, error) {
 
 	case ActForget:
 		c.forgetSecretFiles(s.name)
+		c.forgetWorkspaces(s.name)
 		return true, c.forget(s.name)
 
 	case ActExpire:

@@ -46,6 +46,9 @@ func BuildConfig(req CreateRequest) (*container.Config, *container.HostConfig, *
 	for _, f := range req.Files {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: f.Source, Target: f.Target, ReadOnly: true})
 	}
+	if mounts, err = withWorkspace(mounts, s.Workspace, req.Workspace); err != nil {
+		return nil, nil, nil, err
+	}
 	exposed, bindings, err := portsOf(s.Ports)
 	if err != nil {
 		return nil, nil, nil, err

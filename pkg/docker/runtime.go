@@ -78,6 +78,9 @@ type CreateRequest struct {
 	// SecurityOpt, when set, replaces the spec's: the same options with
 	// seccomp profile files read into the inline JSON the daemon expects.
 	SecurityOpt []string
+	// Workspace is the host directory of this run's copy of the spec's
+	// workspace source, bind-mounted read-write at its target.
+	Workspace string
 }
 
 // FileMount is one file bind-mounted read-only into a container.

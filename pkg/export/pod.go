@@ -37,6 +37,7 @@ func (m *mapper) pod() podSpec {
 	for i, d := range c.Devices {
 		m.warn(fmt.Sprintf("spec.devices[%d]", i), "host device %q is not mapped: Kubernetes gives devices through a device plugin", d)
 	}
+	m.workspace()
 	ctr := container{
 		Name:            m.spec.Metadata.Name,
 		Image:           c.Image,

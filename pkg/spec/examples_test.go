@@ -85,6 +85,12 @@ func checkExamples(t *testing.T, files []string, policy *Policy, root string) {
 					}
 				}
 			}
+			if ws := s.Spec.Workspace; ws != nil && root != "" {
+				ws.Source = filepath.Join(root, ws.Source)
+				if err := os.MkdirAll(ws.Source, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if errs := policy.Check(s); len(errs) > 0 {
 				t.Errorf("refused by the policy:\n%v", errs)
 			}

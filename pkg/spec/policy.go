@@ -247,6 +247,7 @@ func (p *Policy) Admit(s *Spec) (map[int]string, ErrorList) {
 		}
 		binds[i] = real
 	}
+	p.checkWorkspace(c, refuse)
 	for i, port := range c.Ports {
 		if port.HostPort != 0 && !p.allowsHostPort(port.HostPort) {
 			refuse(fmt.Sprintf("spec.ports[%d].hostPort", i), fmt.Sprintf("host port %d is", port.HostPort), "allowedHostPorts")

@@ -87,6 +87,9 @@ type ContainerSpec struct {
 	// TTLAfterFinished deletes a finished job's spec that long after it
 	// ended (zero: kept). Its ledger records stay.
 	TTLAfterFinished Duration `yaml:"ttlAfterFinished,omitempty" json:"ttlAfterFinished,omitempty"`
+
+	// Workspace is a private copy of a host directory for each run.
+	Workspace *Workspace `yaml:"workspace,omitempty" json:"workspace,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.
