@@ -51,7 +51,7 @@ func (a *Agent) listenAPI() ([]apiListener, *api.AuditLog, error) {
 		Changed: a.desiredChanged, FileErrors: a.fileErrors,
 		Instance: a.Store.InstanceID(), Version: cfg.Version, Log: a.log, Audit: audit,
 		ExecMaxConcurrent: cfg.ExecMaxConcurrent, ExecMaxDuration: cfg.ExecMaxDuration,
-		Output: a.savedOutput(),
+		Output:        a.savedOutput(),
 		WorkspaceRoot: cfg.workspaceRoot(),
 	})
 	closeAudit := func() {
