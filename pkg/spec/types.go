@@ -87,6 +87,8 @@ type ContainerSpec struct {
 	// TTLAfterFinished deletes a finished job's spec that long after it
 	// ended (zero: kept). Its ledger records stay.
 	TTLAfterFinished Duration `yaml:"ttlAfterFinished,omitempty" json:"ttlAfterFinished,omitempty"`
+	// AutoUpdate follows the image's reference on its registry (autoupdate.go).
+	AutoUpdate *AutoUpdate `yaml:"autoUpdate,omitempty" json:"autoUpdate,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.
