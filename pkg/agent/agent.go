@@ -21,6 +21,7 @@ import (
 	"github.com/reconciler/reconciler/pkg/events"
 	"github.com/reconciler/reconciler/pkg/metrics"
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/registry"
 	"github.com/reconciler/reconciler/pkg/source"
 	"github.com/reconciler/reconciler/pkg/spec"
 	"github.com/reconciler/reconciler/pkg/store"
@@ -70,6 +71,9 @@ type Config struct {
 	// PprofAddr, when set, serves Go's profiles (net/http/pprof) on a
 	// listener of its own; empty (the default) serves none.
 	PprofAddr string
+	// RegistryConfig is a Docker config.json whose auths the agent's
+	// pulls and digest checks use (registryconfig.go).
+	RegistryConfig string
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -112,6 +116,7 @@ type Agent struct {
 	Metrics    *metrics.Metrics
 	Source     *source.Source
 	Policy     *spec.CurrentPolicy
+	Registry   *registry.Current
 	Controller *controller.Controller
 	Docker     Docker
 	log        *slog.Logger
@@ -143,8 +148,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	a.Metrics.SetStateWriteErrors(st.WriteFailures)
 	a.Recorder = events.NewRecorder(st, log)
 
+	if a.Registry, err = loadRegistryConfig(cfg.RegistryConfig); err != nil {
+		return err
+	}
 	cli, err := docker.Dial(docker.Options{Host: cfg.DockerHost, Log: log, Observe: a.Metrics.ObserveDocker,
-		Timeouts: cfg.DockerTimeouts})
+		Timeouts: cfg.DockerTimeouts, RegistryAuth: a.Registry.EncodedAuth})
 	if err != nil {
 		return err
 	}
@@ -154,7 +162,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Instance: st.InstanceID(), Workers: cfg.Workers, Resync: cfg.Resync, StopOnExit: cfg.StopOnExit,
 		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
 		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
-		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff,
+		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff, Images: cli,
 	})
 	a.Source = source.New(st, source.Options{
 		Dir: cfg.SpecsDir, Rescan: cfg.Rescan, Log: log,
@@ -195,6 +203,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// not when Docker answers: the daemon may start long after the agent.
 	g.Go(func() error { return a.notifySystemd(ctx) })
 	g.Go(func() error { return a.watchPolicy(ctx) })
+	g.Go(func() error { return a.watchRegistryConfig(ctx) })
 	g.Go(func() error { return a.watchStateFile(ctx) })
 	a.serveAPI(ctx, g, apiListeners)
 

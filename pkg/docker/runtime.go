@@ -79,6 +79,9 @@ type CreateRequest struct {
 	// SecurityOpt, when set, replaces the spec's: the same options with
 	// seccomp profile files read into the inline JSON the daemon expects.
 	SecurityOpt []string
+	// Image, when set, replaces the spec's image: an image ID an update or
+	// a rollback picked, created from without asking a registry.
+	Image string
 }
 
 // FileMount is one file bind-mounted read-only into a container.
