@@ -315,10 +315,20 @@ func (c *Controller) resolveImage(ctx context.Context, s *step) (time.Duration, 
 			requeue = left
 		}
 	}
-	if res, ok := c.updates.take(s.name, ref); ok && !next.OnTrial() && res.digest != next.Digest && res.digest != next.BadDigest {
-		if res.imageID == next.ImageID {
+	if res, ok := c.updates.take(s.name, ref); ok && res.digest != next.Digest && res.digest != next.BadDigest {
+		switch {
+		case res.imageID == next.ImageID:
 			next.Digest = res.digest
-		} else {
+		case next.OnTrial():
+			// Another image while one is on trial: it goes on trial in its
+			// place, and a failure goes back to the image that passed its
+			// trial last, still kept.
+			evs = append(evs, c.event(s.name, model.EventNormal, "Updated",
+				"Updating image %s to %s (%s), from %s (on trial); rolled back to %s if it fails within %s",
+				ref, res.digest, shortImage(res.imageID), shortImage(next.ImageID), shortImage(next.PreviousID), u.RollbackWindow()))
+			next.ImageID, next.Digest, next.TrialSince = res.imageID, res.digest, time.Time{}
+			c.m.ImageUpdates.WithLabelValues(metrics.UpdateUpdated).Inc()
+		default:
 			tag := keepTag(s.name, next.ImageID)
 			if err := c.images.Tag(ctx, next.ImageID, tag); err != nil {
 				if errors.Is(err, docker.ErrUnavailable) {
