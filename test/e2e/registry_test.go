@@ -43,15 +43,20 @@ var (
 	registryBinErr  error
 )
 
-// buildRegistry builds the registry once per run into a temporary GOBIN.
+// buildRegistry builds the registry once into a GOBIN under the temporary
+// directory named by its pinned version, so that later runs reuse it (a
+// first build takes minutes on a loaded machine).
 func buildRegistry() string {
 	registryBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "reconciler-e2e-registry-")
-		if err != nil {
+		dir := filepath.Join(os.TempDir(), "reconciler-e2e-"+strings.NewReplacer("/", "-", "@", "-").Replace(registryModule))
+		registryBin = filepath.Join(dir, "registry")
+		if fi, err := os.Stat(registryBin); err == nil && fi.Mode().IsRegular() {
+			return
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			registryBinErr = err
 			return
 		}
-		DeferCleanup(os.RemoveAll, dir)
 		cmd := exec.Command("go", "install", registryModule)
 		cmd.Dir = dir // outside the module: go install pkg@version builds it on its own
 		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
@@ -59,9 +64,7 @@ func buildRegistry() string {
 		if err != nil {
 			registryBinErr = fmt.Errorf("the registry specs need %s, built with `go install` from the module proxy (GOPROXY=%s); it failed: %v\n%s",
 				registryModule, os.Getenv("GOPROXY"), err, out)
-			return
 		}
-		registryBin = filepath.Join(dir, "registry")
 	})
 	Expect(registryBinErr).NotTo(HaveOccurred())
 	return registryBin
@@ -89,7 +92,7 @@ func startRegistry() *testRegistry {
 	Expect(err).NotTo(HaveOccurred(), "htpasswd -Bbn")
 	Expect(os.WriteFile(filepath.Join(r.dir, "htpasswd"), out, 0o600)).To(Succeed())
 	cfg := fmt.Sprintf(`version: 0.1
-log: {level: info, accesslog: {disabled: true}}
+log: {level: error, accesslog: {disabled: true}}
 storage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}
 http: {addr: %s}
 auth: {htpasswd: {realm: e2e, path: %s}}
@@ -104,6 +107,7 @@ func (r *testRegistry) start(bin string) {
 	r.cmd = exec.Command(bin, "serve", filepath.Join(r.dir, "config.yml"))
 	r.log = &syncWriter{}
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	r.cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
 	Expect(r.cmd.Start()).To(Succeed())
 	r.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, ch chan struct{}) { _ = cmd.Wait(); close(ch) }(r.cmd, r.exited)
@@ -211,7 +215,7 @@ func (ri *registryImages) cleanup(ctx context.Context) {
 
 // buildVariant builds a small image FROM the box image with a label that
 // makes it differ, and cmd as its command; it returns the image ID.
-func buildVariant(ctx context.Context, variant string, cmd []string) string {
+func (ri *registryImages) buildVariant(ctx context.Context, variant string, cmd []string) string {
 	cmdJSON, _ := json.Marshal(cmd)
 	dockerfile := fmt.Sprintf("FROM %s\nLABEL %s=%s e2e.variant=%s\nCMD %s\n", images.BoxImage, testLabel, runID, variant, cmdJSON)
 	var buf bytes.Buffer
@@ -235,7 +239,7 @@ func buildVariant(ctx context.Context, variant string, cmd []string) string {
 	}
 	in, err := dcli.ImageInspect(ctx, tag)
 	Expect(err).NotTo(HaveOccurred())
-	_, _ = dcli.ImageRemove(ctx, tag, image.RemoveOptions{}) // the ID and the registry tags keep it
+	ri.refs = append(ri.refs, tag)
 	return in.ID
 }
 
@@ -372,7 +376,7 @@ var _ = Describe("registry", func() {
 		Expect(updated()).To(BeZero())
 
 		By("a new image pushed to the same reference replaces the container within one interval")
-		v2 := buildVariant(ctx, "good", []string{"sleep"})
+		v2 := ri.buildVariant(ctx, "good", []string{"sleep"})
 		reg.push(ctx, v2, ref)
 		pushed := time.Now()
 		Eventually(runningImage(ctx, n)).WithTimeout(interval + converge).WithPolling(200 * time.Millisecond).Should(Equal(v2))
@@ -381,7 +385,7 @@ var _ = Describe("registry", func() {
 		Expect(updated()).To(Equal(1.0))
 
 		By("a broken image, pushed while the new one is on trial: pulled, run, failed, rolled back by ID to the last image that passed its trial, with the registry down")
-		v3 := buildVariant(ctx, "broken", []string{"exit", "--code", "1", "--after", failAfter.String()})
+		v3 := ri.buildVariant(ctx, "broken", []string{"exit", "--code", "1", "--after", failAfter.String()})
 		reg.push(ctx, v3, ref)
 		Eventually(func() int { return len(a.eventsOf(ctx, n, "Updated")) }).WithTimeout(interval + converge).
 			WithPolling(100 * time.Millisecond).Should(Equal(2))
