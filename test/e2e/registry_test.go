@@ -182,6 +182,7 @@ func (r *testRegistry) push(ctx context.Context, id, ref string) {
 type registryImages struct {
 	refs  []string
 	specs []string
+	hosts []string // registries whose name@digest references a push or pull left
 }
 
 func (ri *registryImages) cleanup(ctx context.Context) {
@@ -194,6 +195,13 @@ func (ri *registryImages) cleanup(ctx context.Context) {
 	list, err := dcli.ImageList(ctx, image.ListOptions{All: true})
 	Expect(err).NotTo(HaveOccurred())
 	for _, im := range list {
+		for _, rd := range im.RepoDigests {
+			for _, h := range ri.hosts {
+				if strings.HasPrefix(rd, h+"/") {
+					_, _ = dcli.ImageRemove(ctx, rd, image.RemoveOptions{})
+				}
+			}
+		}
 		for _, tag := range im.RepoTags {
 			for _, s := range ri.specs {
 				if strings.HasPrefix(tag, "reconciler-rollback/"+s+":") {
@@ -290,6 +298,7 @@ var _ = Describe("registry", func() {
 		ri = &registryImages{}
 		DeferCleanup(func(ctx SpecContext) { ri.cleanup(ctx) })
 		reg = startRegistry()
+		ri.hosts = append(ri.hosts, reg.Host)
 	})
 
 	It("pulls with the credentials of --registry-config, reports a refused pull, re-reads the file, and shows the credentials nowhere", func(ctx SpecContext) {
