@@ -276,3 +276,29 @@ func TestAutoUpdateFailedCheckIsCountedAndNothingChanges(t *testing.T) {
 		t.Fatal("a failed check should count as failed and pull nothing")
 	}
 }
+
+func TestAutoUpdateDuringATrialRollsBackToTheLastImageThatPassed(t *testing.T) {
+	h := newHarness(t)
+	reg := newFakeRegistry()
+	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, Images: reg})
+	h.putSpec("web", func(c *spec.ContainerSpec) {
+		c.Image = updRef
+		c.AutoUpdate = &spec.AutoUpdate{Interval: spec.Duration{Duration: time.Minute}}
+	})
+	h.runsImage("web", reg, "sha256:1111")
+	reg.remote = dig2
+	h.check("web")
+	h.runsImage("web", reg, "sha256:2222") // on trial
+	reg.remote = dig3
+	h.check("web")
+	h.runsImage("web", reg, "sha256:3333") // on trial in its place
+	if n := len(h.events("web", "Updated")); n != 2 {
+		t.Fatalf("%d Updated events", n)
+	}
+	h.rt.exit(ContainerName("web"), 2)
+	h.runsImage("web", reg, "sha256:1111")
+	hist, _ := h.st.GetHistory("web")
+	if hist.Image.BadDigest != dig3 || hist.Image.ImageID != "sha256:1111" || hist.Image.Digest != dig1 {
+		t.Fatalf("after rollback: %+v", hist.Image)
+	}
+}
