@@ -71,6 +71,7 @@ func agentCmd() *cobra.Command {
 	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent reconciles (the daemon starts about 2 containers a second; 2-4 is best)")
 	f.BoolVar(&cfg.StopOnExit, "stop-on-exit", cfg.StopOnExit, "stop managed containers (with their grace period) when the agent stops")
 	f.StringVar(&cfg.PolicyFile, "policy", cfg.PolicyFile, "policy file allowing what the baseline denies (privileged, host namespaces, bind paths...)")
+	f.StringVar(&cfg.RegistryConfig, "registry-config", cfg.RegistryConfig, "Docker config.json (mode 0600) whose auths entries the agent's pulls and autoUpdate digest checks use; reloaded on change and SIGHUP")
 	f.StringVar(&cfg.DockerHost, "docker-host", cfg.DockerHost, "Docker daemon address (default: DOCKER_HOST or the local socket)")
 	f.Var(&cfg.DockerTimeouts, "docker-timeout", docker.TimeoutsHelp)
 	f.IntVar(&cfg.Pulls, "max-parallel-image-pulls", cfg.Pulls, "image pulls run at once, beside the reconcile workers")

@@ -15,7 +15,7 @@ import (
 
 func exportCmd() *cobra.Command {
 	var files []string
-	var format string
+	var format, registryConfig string
 	cmd := &cobra.Command{
 		Use:   "export --format kubernetes [-f FILE|DIR]... [NAME...]",
 		Short: "Write Kubernetes manifests for specs, from files or from the agent",
@@ -30,6 +30,7 @@ agent does goes to stderr, one "warning: SPEC: FIELD: what" a line.`,
 	c := addConnFlags(cmd)
 	cmd.Flags().StringVar(&format, "format", "kubernetes", "manifest format (kubernetes)")
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "spec file, directory of *.yaml/*.yml files, or - for stdin (repeatable)")
+	cmd.Flags().StringVar(&registryConfig, "registry-config", "", "the agent's Docker config.json: images on its registries get imagePullSecrets (no credential is written)")
 	cmd.RunE = c.run(func(ctx context.Context, cl *api.Client, cmd *cobra.Command, names []string) error {
 		if format != "kubernetes" {
 			return fmt.Errorf("--format %q: kubernetes is the only format", format)
@@ -44,16 +45,20 @@ agent does goes to stderr, one "warning: SPEC: FIELD: what" a line.`,
 		if err != nil {
 			return err
 		}
-		return writeKubernetes(cmd.OutOrStdout(), cmd.ErrOrStderr(), specs)
+		opts, err := export.OptionsFrom(registryConfig)
+		if err != nil {
+			return err
+		}
+		return writeKubernetes(cmd.OutOrStdout(), cmd.ErrOrStderr(), specs, opts)
 	})
 	return cmd
 }
 
-func writeKubernetes(out, errw io.Writer, specs []*spec.Spec) error {
+func writeKubernetes(out, errw io.Writer, specs []*spec.Spec, opts export.Options) error {
 	if len(specs) == 0 {
 		return fmt.Errorf("no specs to export")
 	}
-	manifests, warnings, err := export.Kubernetes(specs)
+	manifests, warnings, err := export.KubernetesWith(specs, opts)
 	if err != nil {
 		return err
 	}

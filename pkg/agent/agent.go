@@ -22,6 +22,7 @@ import (
 	"github.com/reconciler/reconciler/pkg/metrics"
 	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/output"
+	"github.com/reconciler/reconciler/pkg/registry"
 	"github.com/reconciler/reconciler/pkg/source"
 	"github.com/reconciler/reconciler/pkg/spec"
 	"github.com/reconciler/reconciler/pkg/store"
@@ -78,6 +79,9 @@ type Config struct {
 	// WorkspaceRoot holds the runs' workspace copies; empty is
 	// "workspaces" beside the state file.
 	WorkspaceRoot string
+	// RegistryConfig is a Docker config.json whose auths the agent's
+	// pulls and digest checks use (registryconfig.go).
+	RegistryConfig string
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -120,6 +124,7 @@ type Agent struct {
 	Metrics    *metrics.Metrics
 	Source     *source.Source
 	Policy     *spec.CurrentPolicy
+	Registry   *registry.Current
 	Controller *controller.Controller
 	Docker     Docker
 	Output     *output.Store // each run's complete output
@@ -155,8 +160,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
+	if a.Registry, err = loadRegistryConfig(cfg.RegistryConfig); err != nil {
+		return err
+	}
 	cli, err := docker.Dial(docker.Options{Host: cfg.DockerHost, Log: log, Observe: a.Metrics.ObserveDocker,
-		Timeouts: cfg.DockerTimeouts})
+		Timeouts: cfg.DockerTimeouts, RegistryAuth: a.Registry.EncodedAuth})
 	if err != nil {
 		return err
 	}
@@ -166,7 +174,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Instance: st.InstanceID(), Workers: cfg.Workers, Resync: cfg.Resync, StopOnExit: cfg.StopOnExit,
 		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
 		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
-		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff, Output: a.Output,
+		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff, Output: a.Output, Images: cli,
 		Workspace: controller.WorkspaceOptions{Root: cfg.workspaceRoot()},
 	})
 	a.Source = source.New(st, source.Options{
@@ -208,6 +216,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// not when Docker answers: the daemon may start long after the agent.
 	g.Go(func() error { return a.notifySystemd(ctx) })
 	g.Go(func() error { return a.watchPolicy(ctx) })
+	g.Go(func() error { return a.watchRegistryConfig(ctx) })
 	g.Go(func() error { return a.watchStateFile(ctx) })
 	a.serveAPI(ctx, g, apiListeners)
 

@@ -230,6 +230,9 @@ func historyEqual(a, b model.History) bool {
 		ea.Reason != eb.Reason || ea.OOMKilled != eb.OOMKilled)) {
 		return false
 	}
+	if !imageUpdateEqual(a.Image, b.Image) {
+		return false
+	}
 	return a.SpecHash == b.SpecHash && a.Attempts == b.Attempts && a.Restarts == b.Restarts &&
 		a.NextTryAt.Equal(b.NextTryAt) && a.LastContainerID == b.LastContainerID &&
 		a.LastStartedAt.Equal(b.LastStartedAt) && a.ExitRecorded == b.ExitRecorded &&

@@ -77,21 +77,26 @@ type Options struct {
 	Output *output.Store
 	// Workspace says where and how runs' workspace copies are made.
 	Workspace WorkspaceOptions
+	// Images asks registries and keeps images for autoUpdate specs; nil
+	// leaves every container on the image it was created with.
+	Images ImageRegistry
 }
 
 // Controller owns the reconcile loop.
 type Controller struct {
-	rt     docker.Runtime
-	st     Store
-	pub    Publisher
-	opts   Options
-	log    *slog.Logger
-	m      *metrics.Metrics
-	queue  *Queue
-	cache  *cache
-	notes  *notes
-	pulls  *pulls
-	ledger *ledger
+	rt      docker.Runtime
+	st      Store
+	pub     Publisher
+	opts    Options
+	log     *slog.Logger
+	m       *metrics.Metrics
+	queue   *Queue
+	cache   *cache
+	notes   *notes
+	pulls   *pulls
+	ledger  *ledger
+	images  ImageRegistry
+	updates *updates
 
 	mu        sync.Mutex
 	waiters   map[string]context.CancelFunc // container id -> its Wait
@@ -151,6 +156,10 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 		phases:    map[string]model.Phase{},
 	}
 	c.pulls = newPulls(rt, opts.Pulls, c.m, c.log, &c.wg, c.Enqueue)
+	if opts.Images != nil {
+		c.images = opts.Images
+		c.updates = newUpdates(opts.Images, c.m, c.log, &c.wg, c.Enqueue)
+	}
 	c.queue.OnAdd = func(string) { c.m.QueueAdds.Inc() }
 	c.queue.OnGet = func(wait time.Duration) { c.m.QueueWait.Observe(wait.Seconds()) }
 	c.lastProgress.Store(time.Now().UnixNano())
@@ -228,6 +237,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	<-ctx.Done()
 	c.queue.ShutDown()
 	wg.Wait()
+	if c.updates != nil {
+		c.updates.close()
+	}
 	c.wg.Wait()
 	if c.opts.StopOnExit {
 		c.stopAll()

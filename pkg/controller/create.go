@@ -29,8 +29,14 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		s.a = refused(s.a, s.d, s.o, s.a.History)
 		return true, c.settle(s)
 	}
-	if ok, err := c.imageReady(ctx, s); !ok || err != nil {
-		return s.o.CreateFailed == nil || err != nil, err
+	image, err := c.pinnedImage(ctx, s)
+	if err != nil {
+		return true, err
+	}
+	if image == "" {
+		if ok, err := c.imageReady(ctx, s); !ok || err != nil {
+			return s.o.CreateFailed == nil || err != nil, err
+		}
 	}
 	var env map[string]string
 	if d.secrets != nil {
@@ -63,7 +69,7 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		labels[labelDefinition] = d.Hash
 	}
 	cname := ContainerName(name)
-	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds, Workspace: wsDir})
+	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds, Workspace: wsDir, Image: image})
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrConflict) {
 		return c.nameTaken(ctx, s, cname)
@@ -76,7 +82,7 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		return false, nil
 	}
 	c.m.ContainerOperations.WithLabelValues("create").Inc()
-	ct := &docker.Container{ID: id, Name: cname, Image: ps.Image, Labels: labels, State: "created"}
+	ct := &docker.Container{ID: id, Name: cname, Image: ps.Image, ImageID: image, Labels: labels, State: "created"}
 	s.o = Observed{Container: ct}
 	created := c.event(name, model.EventNormal, "Created", "Created container %s", short(id))
 	if err := c.commitState(s, nil, append(wsEvents, created)...); err != nil {

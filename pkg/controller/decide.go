@@ -30,6 +30,10 @@ type Desired struct {
 	SecretErr string
 	// secrets holds what was read, for create.
 	secrets *secretValues
+	// ImageID, when set, is the image the container must run (an
+	// autoUpdate spec's, see imageupdate.go): a container of another image
+	// is replaced like one of another definition.
+	ImageID string
 }
 
 // Label is the spec-hash label a container of d carries.
@@ -44,7 +48,7 @@ func (d Desired) Label() string {
 // When the secrets cannot be read, only the definition is compared: the
 // container of an unchanged spec is kept rather than replaced by nothing.
 func (d Desired) current(c *docker.Container) bool {
-	if d.Spec == nil {
+	if d.Spec == nil || !d.imageCurrent(c) {
 		return false
 	}
 	if d.SecretErr != "" {
@@ -224,7 +228,7 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 		// Past failures do not count against a new definition; what is
 		// known of the runs so far still stands.
 		h = model.History{SpecHash: d.Hash, LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt,
-			ExitRecorded: h.ExitRecorded, Stop: h.Stop, PendingExit: h.PendingExit}
+			ExitRecorded: h.ExitRecorded, Stop: h.Stop, PendingExit: h.PendingExit, Image: h.Image}
 	}
 	if h.PendingExit != nil {
 		if a, ok := decidePending(d, o, h, now); ok {

@@ -74,6 +74,10 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 		return Result{}, err
 	}
 	s := &step{name: name, d: d, o: o, h: h}
+	trialLeft, err := c.resolveImage(ctx, s)
+	if err != nil {
+		return Result{}, err
+	}
 	for range maxSteps {
 		s.a = decide(s.d, s.o, s.h, c.opts.Now())
 		if s.a.Kind != ActNone && s.a.Kind != ActInspect {
@@ -84,7 +88,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 			return Result{}, err
 		}
 		if done {
-			return Result{RequeueAfter: s.a.RequeueAfter}, nil
+			return Result{RequeueAfter: earliest(s.a.RequeueAfter, trialLeft)}, nil
 		}
 		s.h = s.a.History
 	}

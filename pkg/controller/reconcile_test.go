@@ -126,7 +126,7 @@ func (f *fakeRuntime) Create(_ context.Context, req docker.CreateRequest) (strin
 	f.lastCreate = req
 	f.seq++
 	id := fmt.Sprintf("c%d", f.seq)
-	f.containers[id] = &docker.Container{ID: id, Name: req.Name, Image: req.Spec.Spec.Image, Labels: req.Labels, State: "created"}
+	f.containers[id] = &docker.Container{ID: id, Name: req.Name, Image: req.Spec.Spec.Image, ImageID: req.Image, Labels: req.Labels, State: "created"}
 	return id, nil
 }
 

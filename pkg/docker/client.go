@@ -31,6 +31,11 @@ type Options struct {
 	// Timeouts bound each call by operation; missing entries take
 	// DefaultTimeouts.
 	Timeouts Timeouts
+	// RegistryAuth gives the encoded credentials (X-Registry-Auth) for
+	// pulling or inspecting an image reference, "" for none. It is asked
+	// at every call, so credentials reloaded from a file are in force at
+	// once. Nil: anonymous.
+	RegistryAuth func(ref string) (string, error)
 }
 
 // Client implements Runtime over the Docker Go client.
@@ -40,6 +45,7 @@ type Client struct {
 	observe  func(op string, d time.Duration, err error)
 	timeouts Timeouts
 	calls    *calls
+	auth     func(ref string) (string, error)
 }
 
 var _ Runtime = (*Client)(nil)
@@ -77,7 +83,7 @@ func newClient(api client.APIClient, opts Options) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{api: api, log: log, observe: opts.Observe, timeouts: opts.Timeouts, calls: newCalls(time.Now)}
+	return &Client{api: api, log: log, observe: opts.Observe, timeouts: opts.Timeouts, calls: newCalls(time.Now), auth: opts.RegistryAuth}
 }
 
 // Ping checks that the daemon answers and negotiates the API version again

@@ -29,7 +29,7 @@ func (c *Client) List(ctx context.Context, sel map[string]string) ([]Container, 
 			name = strings.TrimPrefix(s.Names[0], "/")
 		}
 		out = append(out, Container{
-			ID: s.ID, Name: name, Image: s.Image, Labels: s.Labels, State: s.State,
+			ID: s.ID, Name: name, Image: s.Image, ImageID: s.ImageID, Labels: s.Labels, State: s.State,
 			Created: time.Unix(s.Created, 0),
 		})
 	}
@@ -63,6 +63,7 @@ func fromInspect(r container.InspectResponse) Container {
 		ct.ID = r.ID
 		ct.Name = strings.TrimPrefix(r.Name, "/")
 		ct.Created = parseDockerTime(r.Created)
+		ct.ImageID = r.Image
 	}
 	if r.Config != nil {
 		ct.Image = r.Config.Image

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -55,7 +56,7 @@ func BuildConfig(req CreateRequest) (*container.Config, *container.HostConfig, *
 	}
 	grace := graceSeconds(s.TerminationGracePeriod.Duration)
 	cfg := &container.Config{
-		Image:      s.Image,
+		Image:      cmp.Or(req.Image, s.Image),
 		Entrypoint: s.Command, // kubelet: command replaces the image's entrypoint (and drops its CMD)
 		Cmd:        s.Args,
 		Env:        env,

@@ -39,7 +39,7 @@ type Timeouts map[string]time.Duration
 // timeoutOps are the operations that have a deadline, in the order help
 // text lists them.
 var timeoutOps = []string{OpPing, OpList, OpInspect, OpCreate, OpStart, OpStop, OpRemove, OpLogs,
-	OpEvents, OpExecCreate, OpExecAttach, OpExecInspect, OpImageInspect, OpPull}
+	OpEvents, OpExecCreate, OpExecAttach, OpExecInspect, OpImageInspect, OpPull, OpDistributionInspect, OpImageTag}
 
 // DefaultTimeouts are generous for a loaded host (a start queues behind
 // every other start in flight) and short next to a watchdog's patience.
@@ -59,6 +59,9 @@ func DefaultTimeouts() Timeouts {
 		OpExecInspect:  10 * time.Second,
 		OpImageInspect: 10 * time.Second,
 		OpPull:         time.Minute, // without a progress message from the daemon
+
+		OpDistributionInspect: 30 * time.Second,
+		OpImageTag:            10 * time.Second,
 	}
 }
 

@@ -39,9 +39,13 @@ func (c *Client) Pull(ctx context.Context, ref string) error {
 	stalled := fmt.Errorf("no progress for %s: %w", stall, ErrStalled)
 	t := time.AfterFunc(stall, func() { cancel(stalled) })
 	progress := func() { t.Reset(stall) }
+	auth, err := c.registryAuth(ref)
+	if err != nil {
+		return fmt.Errorf("pull image %s: %w", ref, err)
+	}
 	start := time.Now()
-	err := func() error {
-		rc, err := c.api.ImagePull(pctx, ref, image.PullOptions{})
+	err = func() error {
+		rc, err := c.api.ImagePull(pctx, ref, image.PullOptions{RegistryAuth: auth})
 		if err != nil {
 			return err
 		}

@@ -40,6 +40,7 @@ type Container struct {
 	ID      string            `json:"id"`
 	Name    string            `json:"name"` // without the leading slash
 	Image   string            `json:"image"`
+	ImageID string            `json:"imageID,omitempty"` // the image's ID (sha256:...)
 	Labels  map[string]string `json:"labels,omitempty"`
 	State   string            `json:"state"` // created, running, paused, restarting, removing, exited, dead
 	Created time.Time         `json:"created"`
@@ -81,6 +82,9 @@ type CreateRequest struct {
 	// Workspace is the host directory of this run's copy of the spec's
 	// workspace source, bind-mounted read-write at its target.
 	Workspace string
+	// Image, when set, replaces the spec's image: an image ID an update or
+	// a rollback picked, created from without asking a registry.
+	Image string
 }
 
 // FileMount is one file bind-mounted read-only into a container.

@@ -45,6 +45,12 @@ const NameLabel = "app.kubernetes.io/name"
 // Specs are expected decoded (defaulted and validated), as from spec.Decode
 // or the agent's API.
 func Kubernetes(specs []*spec.Spec) (manifests []byte, warnings []Warning, err error) {
+	return KubernetesWith(specs, Options{})
+}
+
+// KubernetesWith is Kubernetes with what the agent knows besides the
+// specs (its registry credentials).
+func KubernetesWith(specs []*spec.Spec, opts Options) (manifests []byte, warnings []Warning, err error) {
 	if len(specs) == 0 {
 		return nil, nil, nil
 	}
@@ -61,7 +67,7 @@ func Kubernetes(specs []*spec.Spec) (manifests []byte, warnings []Warning, err e
 			return nil, nil, fmt.Errorf("export: spec %q given twice", name)
 		}
 		seen[name] = true
-		m := &mapper{spec: s}
+		m := &mapper{spec: s, opts: opts}
 		obj := m.object()
 		if err := enc.Encode(obj); err != nil {
 			return nil, nil, fmt.Errorf("export: spec %q: %w", name, err)
@@ -77,6 +83,7 @@ func Kubernetes(specs []*spec.Spec) (manifests []byte, warnings []Warning, err e
 // mapper maps one spec and collects its warnings.
 type mapper struct {
 	spec       *spec.Spec
+	opts       Options
 	warnings   []Warning
 	secretKeys map[string]bool // keys of SecretName's Secret already used
 }

@@ -19,6 +19,7 @@ func (m *mapper) pod() podSpec {
 		HostPID:                       c.HostPID,
 		HostIPC:                       c.HostIPC,
 	}
+	p.ImagePullSecrets = m.pullSecrets()
 	switch c.Network {
 	case "", "bridge":
 	case "host":

@@ -52,6 +52,7 @@ type podSpec struct {
 	HostIPC                       bool        `yaml:"hostIPC,omitempty"`
 	Containers                    []container `yaml:"containers"`
 	Volumes                       []volume    `yaml:"volumes,omitempty"`
+	ImagePullSecrets              []localRef  `yaml:"imagePullSecrets,omitempty"`
 }
 
 type container struct {

@@ -43,6 +43,7 @@ type Metrics struct {
 	ContainerOperations *prometheus.CounterVec
 	PolicyRefusals      *prometheus.CounterVec
 	ImagePulls          *prometheus.CounterVec
+	ImageUpdates        *prometheus.CounterVec
 	ImagePullDuration   prometheus.Histogram
 
 	// The agent's own probes, read at scrape time so that an alert sees
@@ -54,13 +55,20 @@ type Metrics struct {
 
 // DockerOps are the daemon operations measured, pre-created at zero.
 var DockerOps = []string{"ping", "list", "inspect", "create", "start", "stop", "remove",
-	"wait", "logs", "exec_create", "exec_attach", "exec_inspect", "image_inspect", "pull", "events"}
+	"wait", "logs", "exec_create", "exec_attach", "exec_inspect", "image_inspect", "pull", "events",
+	"distribution_inspect", "image_tag"}
 
 // Image pull results.
 const (
 	PullSuccess = "success"
 	PullFailure = "failure"
 	PullStalled = "stalled"
+
+	// Results of reconciler_image_updates_total.
+	UpdateChecked    = "checked"
+	UpdateUpdated    = "updated"
+	UpdateRolledBack = "rolled_back"
+	UpdateFailed     = "failed"
 )
 
 // ContainerOps are the changes the agent makes to containers.
@@ -117,6 +125,10 @@ func New(version, revision string) *Metrics {
 		ImagePulls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reconciler_image_pulls_total", Help: "Image pulls by result: success, failure, stalled (no progress for the pull timeout)."},
 			[]string{"result"}),
+		ImageUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reconciler_image_updates_total",
+			Help: "autoUpdate outcomes: checked (the registry answered), updated (a new image adopted), rolled_back, failed (the check or pull failed)."},
+			[]string{"result"}),
 		ImagePullDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "reconciler_image_pull_duration_seconds", Help: "Time an image pull took, whatever its result.",
 			Buckets: prometheus.ExponentialBuckets(0.1, 2.5, 10)}),
@@ -138,7 +150,7 @@ func New(version, revision string) *Metrics {
 	reg.MustRegister(stateWriteErrors)
 	reg.MustRegister(m.ReconcileTotal, m.ReconcileDuration, m.QueueDepth, m.QueueAdds, m.QueueWait,
 		m.Specs, m.Restarts, m.Exits, m.SpecErrors, m.DockerEvents, m.StreamReconnects, m.Convergence,
-		m.DockerRequests, m.DockerErrors, m.ContainerOperations, m.PolicyRefusals, m.ImagePulls, m.ImagePullDuration, buildInfo, ready, healthy,
+		m.DockerRequests, m.DockerErrors, m.ContainerOperations, m.PolicyRefusals, m.ImagePulls, m.ImageUpdates, m.ImagePullDuration, buildInfo, ready, healthy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{ResultSuccess, ResultError, ResultRequeue} {
 		m.ReconcileTotal.WithLabelValues(r)
@@ -152,6 +164,9 @@ func New(version, revision string) *Metrics {
 	for _, op := range DockerOps {
 		m.DockerRequests.WithLabelValues(op)
 		m.DockerErrors.WithLabelValues(op)
+	}
+	for _, r := range []string{UpdateChecked, UpdateUpdated, UpdateRolledBack, UpdateFailed} {
+		m.ImageUpdates.WithLabelValues(r)
 	}
 	for _, r := range []string{PullSuccess, PullFailure, PullStalled} {
 		m.ImagePulls.WithLabelValues(r)

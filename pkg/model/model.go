@@ -121,6 +121,9 @@ type History struct {
 	// The ledger record is completed from it (the OOM notice, the log
 	// tail up to FinishedAt), by this agent or the next one.
 	PendingExit *ContainerExit `json:"pendingExit,omitempty"`
+	// Image is the image an autoUpdate spec's container should run, and
+	// its update's trial and rollback (imageupdate.go).
+	Image *ImageUpdate `json:"image,omitempty"`
 }
 
 // PullBackoff records consecutive failed pulls of one image.

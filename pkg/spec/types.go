@@ -90,6 +90,8 @@ type ContainerSpec struct {
 
 	// Workspace is a private copy of a host directory for each run.
 	Workspace *Workspace `yaml:"workspace,omitempty" json:"workspace,omitempty"`
+	// AutoUpdate follows the image's reference on its registry (autoupdate.go).
+	AutoUpdate *AutoUpdate `yaml:"autoUpdate,omitempty" json:"autoUpdate,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.

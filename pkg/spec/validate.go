@@ -137,6 +137,7 @@ func (v *validator) container(c *ContainerSpec) {
 	if c.Healthcheck != nil {
 		v.healthcheck(c.Healthcheck)
 	}
+	v.autoUpdate(c)
 }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
