@@ -90,7 +90,7 @@ func (s *server) inspect(w http.ResponseWriter, r *http.Request, name string) er
 
 // containerView is the wire form of what Docker reported.
 func containerView(c docker.Container) Container {
-	return Container{ID: c.ID, Name: c.Name, Image: c.Image, Labels: c.Labels, State: c.State, Created: c.Created,
+	return Container{ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID, Labels: c.Labels, State: c.State, Created: c.Created,
 		ExitCode: c.ExitCode, OOMKilled: c.OOMKilled, Error: c.Error, StartedAt: c.StartedAt,
 		FinishedAt: c.FinishedAt, Health: c.Health, Pid: c.Pid}
 }

@@ -80,6 +80,7 @@ type Container struct {
 	ID         string            `json:"id"`
 	Name       string            `json:"name"` // without the leading slash
 	Image      string            `json:"image"`
+	ImageID    string            `json:"imageID,omitempty"` // the image's ID (sha256:...)
 	Labels     map[string]string `json:"labels,omitempty"`
 	State      string            `json:"state"` // created, running, paused, restarting, removing, exited, dead
 	Created    time.Time         `json:"created"`

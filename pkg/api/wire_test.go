@@ -15,7 +15,7 @@ import (
 // types, so clients built before them still decode every field.
 func TestWireTypesKeepTheirJSON(t *testing.T) {
 	at := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
-	c := docker.Container{ID: "c1", Name: "reconciler-web", Image: "box:1", Labels: map[string]string{"a": "b"},
+	c := docker.Container{ID: "c1", Name: "reconciler-web", Image: "box:1", ImageID: "sha256:1", Labels: map[string]string{"a": "b"},
 		State: "exited", Created: at, Inspected: true, ExitCode: 3, OOMKilled: true, Error: "e",
 		StartedAt: at, FinishedAt: at, Health: "healthy", Pid: 42}
 	same(t, "container", c, containerView(c))
