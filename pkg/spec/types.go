@@ -87,6 +87,9 @@ type ContainerSpec struct {
 	// TTLAfterFinished deletes a finished job's spec that long after it
 	// ended (zero: kept). Its ledger records stay.
 	TTLAfterFinished Duration `yaml:"ttlAfterFinished,omitempty" json:"ttlAfterFinished,omitempty"`
+	// Egress, when set, allows connections to the listed destinations
+	// only, through the agent's proxy (see egress.go).
+	Egress *Egress `yaml:"egress,omitempty" json:"egress,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.
