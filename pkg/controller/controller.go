@@ -72,6 +72,9 @@ type Options struct {
 	// PullBackoff is the delay after a first failed pull, doubling to 5m;
 	// default 10s (kubelet's).
 	PullBackoff time.Duration
+	// Egress runs the networks and proxies of specs with egress.allow; nil
+	// fails such specs with EgressUnavailable.
+	Egress Egress
 }
 
 // Controller owns the reconcile loop.
