@@ -9,6 +9,7 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/egress"
 	"github.com/reconciler/reconciler/pkg/images"
+	"github.com/reconciler/reconciler/pkg/spec"
 )
 
 // newEgress makes the manager of the egress networks and proxies, with a
@@ -25,12 +26,12 @@ func (a *Agent) newEgress(cfg Config) (*egress.Manager, func(), error) {
 	}
 	m := egress.New(cli, egress.Options{
 		Instance: a.Store.InstanceID(), Log: a.log, Registerer: a.Metrics.Registry, Period: cfg.Resync,
-		Want: func(name string) ([]string, bool) {
+		Want: func(name string) (*spec.Spec, bool) {
 			rec, err := a.Store.GetSpec(name)
 			if err != nil || rec.Spec == nil || rec.Spec.Spec.Egress == nil || rec.Spec.Spec.Egress.NoNetwork() {
 				return nil, false
 			}
-			return rec.Spec.Spec.Egress.Allow, true
+			return rec.Spec, true
 		},
 		// Only when the image is missing: this needs the go command and
 		// the module's source, which a checkout has and a host may not.

@@ -5,6 +5,7 @@ import (
 	"maps"
 
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/spec"
 )
 
 // Egress keeps what a spec with egress.allow needs around its container:
@@ -13,7 +14,9 @@ import (
 // proxy is there when the container starts; Release when the spec is
 // gone. Nothing of it is a spec's container: its exits are not the job's.
 type Egress interface {
-	Ensure(ctx context.Context, spec string, allow []string) (network string, env map[string]string, err error)
+	// Ensure is given the spec with the name the container gets; its
+	// labels go on the network and proxy too.
+	Ensure(ctx context.Context, s *spec.Spec) (network string, env map[string]string, err error)
 	Release(ctx context.Context, spec string) error
 }
 
@@ -35,7 +38,7 @@ func (c *Controller) withEgress(ctx context.Context, name string, req *docker.Cr
 	if c.opts.Egress == nil {
 		return &Failure{Reason: "EgressUnavailable", Message: "this agent runs no egress proxies; spec.egress.allow cannot be honoured"}
 	}
-	network, env, err := c.opts.Egress.Ensure(ctx, name, e.Allow)
+	network, env, err := c.opts.Egress.Ensure(ctx, req.Spec)
 	if err != nil {
 		return &Failure{Reason: "EgressUnavailable", Message: err.Error()}
 	}

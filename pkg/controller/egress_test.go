@@ -16,7 +16,8 @@ type fakeEgress struct {
 	released []string
 }
 
-func (f *fakeEgress) Ensure(_ context.Context, name string, allow []string) (string, map[string]string, error) {
+func (f *fakeEgress) Ensure(_ context.Context, s *spec.Spec) (string, map[string]string, error) {
+	name, allow := s.Metadata.Name, s.Spec.Egress.Allow
 	if f.err != nil {
 		return "", nil, f.err
 	}
@@ -34,7 +35,7 @@ func (f *fakeEgress) Release(_ context.Context, name string) error {
 
 func TestWithEgress(t *testing.T) {
 	mk := func(e *spec.Egress) *docker.CreateRequest {
-		return &docker.CreateRequest{Spec: &spec.Spec{Spec: spec.ContainerSpec{Image: "i", Egress: e}},
+		return &docker.CreateRequest{Spec: &spec.Spec{Metadata: spec.Metadata{Name: "job"}, Spec: spec.ContainerSpec{Image: "i", Egress: e}},
 			Env: map[string]string{"TOKEN": "from-a-secret"}}
 	}
 	fe := &fakeEgress{}

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,7 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/images"
 	"github.com/reconciler/reconciler/pkg/ownership"
+	"github.com/reconciler/reconciler/pkg/spec"
 )
 
 // Labels on the network and the proxy.
@@ -76,10 +78,10 @@ type Options struct {
 	Log      *slog.Logger
 	// Registerer gets reconciler_egress_denied_total; nil registers none.
 	Registerer prometheus.Registerer
-	// Want returns the allow-list of spec when the spec is stored and has
-	// a non-empty one; the background repair asks it before it touches a
-	// spec's proxy or network.
-	Want func(spec string) (allow []string, ok bool)
+	// Want returns the stored spec when it has a non-empty allow-list;
+	// the background repair asks it before it touches a spec's proxy or
+	// network.
+	Want func(name string) (*spec.Spec, bool)
 	// Period is how often Run repairs and collects; default 30s.
 	Period time.Duration
 	// Image is the proxy's image; default images.EgressProxyImage.
@@ -114,7 +116,7 @@ func New(d Docker, opts Options) *Manager {
 		opts.Image = images.EgressProxyImage
 	}
 	if opts.Want == nil {
-		opts.Want = func(string) ([]string, bool) { return nil, false }
+		opts.Want = func(string) (*spec.Spec, bool) { return nil, false }
 	}
 	m := &Manager{d: d, opts: opts, log: opts.Log.With("component", "egress"),
 		denied: prometheus.NewCounter(prometheus.CounterOpts{
@@ -148,9 +150,15 @@ func (m *Manager) wake() {
 	}
 }
 
-func (m *Manager) labels(key, spec string) map[string]string {
-	l := ownership.Selector(m.opts.Instance)
-	l[key] = spec
+// labels are the spec's own labels (as its container has them) under the
+// agent's.
+func (m *Manager) labels(key string, s *spec.Spec) map[string]string {
+	l := maps.Clone(s.Metadata.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	maps.Copy(l, ownership.Selector(m.opts.Instance))
+	l[key] = s.Metadata.Name
 	return l
 }
 
@@ -173,24 +181,28 @@ func ProxyEnv() map[string]string {
 	}
 }
 
-// Ensure makes spec's internal network and a running proxy that allows
-// allow, and returns the network to put the container on and the
-// variables to set in it.
-func (m *Manager) Ensure(ctx context.Context, spec string, allow []string) (string, map[string]string, error) {
-	defer m.lock(spec)()
-	if err := m.ensure(ctx, spec, allow); err != nil {
+// Ensure makes the internal network of s (a spec with a non-empty
+// egress.allow) and a running proxy that allows its list, and returns the
+// network to put the container on and the variables to set in it.
+func (m *Manager) Ensure(ctx context.Context, s *spec.Spec) (string, map[string]string, error) {
+	if s.Spec.Egress == nil || s.Spec.Egress.NoNetwork() {
+		return "", nil, fmt.Errorf("spec %s has no egress allow-list", s.Metadata.Name)
+	}
+	defer m.lock(s.Metadata.Name)()
+	if err := m.ensure(ctx, s); err != nil {
 		return "", nil, err
 	}
-	return NetworkName(spec), ProxyEnv(), nil
+	return NetworkName(s.Metadata.Name), ProxyEnv(), nil
 }
 
-func (m *Manager) ensure(ctx context.Context, spec string, allow []string) error {
+func (m *Manager) ensure(ctx context.Context, s *spec.Spec) error {
+	spec := s.Metadata.Name
 	netName := NetworkName(spec)
 	nw, err := m.d.NetworkInspect(ctx, netName, network.InspectOptions{})
 	switch {
 	case errdefs.IsNotFound(err):
 		_, err := m.d.NetworkCreate(ctx, netName, network.CreateOptions{
-			Driver: "bridge", Internal: true, Labels: m.labels(LabelNetwork, spec),
+			Driver: "bridge", Internal: true, Labels: m.labels(LabelNetwork, s),
 		})
 		if err != nil && !errdefs.IsConflict(err) {
 			return fmt.Errorf("create egress network %s: %w", netName, err)
@@ -203,15 +215,16 @@ func (m *Manager) ensure(ctx context.Context, spec string, allow []string) error
 	case !nw.Internal:
 		return fmt.Errorf("network %s is not internal; remove it and the agent makes it again", netName)
 	}
-	return m.ensureProxy(ctx, spec, allow)
+	return m.ensureProxy(ctx, s)
 }
 
-func (m *Manager) ensureProxy(ctx context.Context, spec string, allow []string) error {
-	name, hash := ProxyName(spec), AllowHash(allow)
+func (m *Manager) ensureProxy(ctx context.Context, s *spec.Spec) error {
+	spec := s.Metadata.Name
+	name, hash := ProxyName(spec), AllowHash(s.Spec.Egress.Allow)
 	ct, err := m.d.ContainerInspect(ctx, name)
 	switch {
 	case errdefs.IsNotFound(err):
-		return m.createProxy(ctx, spec, allow)
+		return m.createProxy(ctx, s)
 	case err != nil:
 		return fmt.Errorf("inspect egress proxy %s: %w", name, err)
 	case ct.Config == nil || !m.owned(ct.Config.Labels, LabelProxy, spec):
@@ -221,7 +234,7 @@ func (m *Manager) ensureProxy(ctx context.Context, spec string, allow []string) 
 		if err := m.d.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove egress proxy %s: %w", name, err)
 		}
-		return m.createProxy(ctx, spec, allow)
+		return m.createProxy(ctx, s)
 	case !ct.State.Running && !ct.State.Restarting:
 		if err := m.d.ContainerStart(ctx, ct.ID, container.StartOptions{}); err != nil {
 			return fmt.Errorf("start egress proxy %s: %w", name, err)
@@ -232,9 +245,10 @@ func (m *Manager) ensureProxy(ctx context.Context, spec string, allow []string) 
 	return nil
 }
 
-func (m *Manager) createProxy(ctx context.Context, spec string, allow []string) error {
+func (m *Manager) createProxy(ctx context.Context, s *spec.Spec) error {
+	spec, allow := s.Metadata.Name, s.Spec.Egress.Allow
 	name := ProxyName(spec)
-	labels := m.labels(LabelProxy, spec)
+	labels := m.labels(LabelProxy, s)
 	labels[LabelAllowHash] = AllowHash(allow)
 	memory, pids := int64(64<<20), int64(256)
 	cfg := &container.Config{
