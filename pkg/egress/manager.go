@@ -203,6 +203,11 @@ func (m *Manager) ensure(ctx context.Context, s *spec.Spec) error {
 	case errdefs.IsNotFound(err):
 		_, err := m.d.NetworkCreate(ctx, netName, network.CreateOptions{
 			Driver: "bridge", Internal: true, Labels: m.labels(LabelNetwork, s),
+			// Internal drops what the host would forward, but the host
+			// itself is still reached through the bridge's gateway
+			// address (on any of its addresses, docker0's included):
+			// without an address on the bridge, the host is not there.
+			Options: map[string]string{"com.docker.network.bridge.inhibit_ipv4": "true"},
 		})
 		if err != nil && !errdefs.IsConflict(err) {
 			return fmt.Errorf("create egress network %s: %w", netName, err)
@@ -212,8 +217,8 @@ func (m *Manager) ensure(ctx context.Context, s *spec.Spec) error {
 		return fmt.Errorf("inspect egress network %s: %w", netName, err)
 	case !m.owned(nw.Labels, LabelNetwork, spec):
 		return fmt.Errorf("a network not managed by this agent holds the name %s; remove or rename it", netName)
-	case !nw.Internal:
-		return fmt.Errorf("network %s is not internal; remove it and the agent makes it again", netName)
+	case !nw.Internal || nw.Options["com.docker.network.bridge.inhibit_ipv4"] != "true":
+		return fmt.Errorf("network %s is not internal without a host address; remove it and the agent makes it again", netName)
 	}
 	return m.ensureProxy(ctx, s)
 }
