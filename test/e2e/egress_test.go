@@ -221,7 +221,7 @@ var _ = Describe("egress", func() {
 				states = append(states, p.ID[:12]+" "+p.State)
 			}
 			return states
-		}).WithTimeout(converge).WithPolling(250*time.Millisecond).Should(ConsistOf(
+		}).WithTimeout(converge).WithPolling(250 * time.Millisecond).Should(ConsistOf(
 			And(Not(HavePrefix(proxies[0].ID[:12])), HaveSuffix("running"))))
 
 		By("deleting the specs removes their proxies and networks")
