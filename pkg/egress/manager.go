@@ -88,6 +88,10 @@ type Options struct {
 	Image string
 	// BuildImage, when set, is called by Run when the image is missing.
 	BuildImage func(ctx context.Context) error
+	// Timeout bounds one Ensure, Release or repair (every daemon call in
+	// it); default 1m. A hung daemon fails the create instead of holding
+	// a worker.
+	Timeout time.Duration
 }
 
 // Manager keeps the egress networks and proxies of one agent instance.
@@ -111,6 +115,9 @@ func New(d Docker, opts Options) *Manager {
 	}
 	if opts.Period <= 0 {
 		opts.Period = 30 * time.Second
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Minute
 	}
 	if opts.Image == "" {
 		opts.Image = images.EgressProxyImage
@@ -189,6 +196,8 @@ func (m *Manager) Ensure(ctx context.Context, s *spec.Spec) (string, map[string]
 		return "", nil, fmt.Errorf("spec %s has no egress allow-list", s.Metadata.Name)
 	}
 	defer m.lock(s.Metadata.Name)()
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
 	if err := m.ensure(ctx, s); err != nil {
 		return "", nil, err
 	}
@@ -234,7 +243,7 @@ func (m *Manager) ensureProxy(ctx context.Context, s *spec.Spec) error {
 		return fmt.Errorf("inspect egress proxy %s: %w", name, err)
 	case ct.Config == nil || !m.owned(ct.Config.Labels, LabelProxy, spec):
 		return fmt.Errorf("a container not managed by this agent holds the name %s; remove or rename it", name)
-	case ct.Config.Labels[LabelAllowHash] != hash || ct.State == nil || ct.State.Dead || ct.State.OOMKilled && !ct.State.Running:
+	case ct.Config.Labels[LabelAllowHash] != hash || ct.State == nil || ct.State.Dead:
 		m.log.Info("egress proxy replaced", "spec", spec, "proxy", name)
 		if err := m.d.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove egress proxy %s: %w", name, err)
@@ -306,6 +315,8 @@ func (m *Manager) createProxy(ctx context.Context, s *spec.Spec) error {
 // still attached to stays, with an error; Run retries.
 func (m *Manager) Release(ctx context.Context, spec string) error {
 	defer m.lock(spec)()
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
 	return m.release(ctx, spec)
 }
 

@@ -100,6 +100,8 @@ func (m *Manager) sweep(ctx context.Context) error {
 // this never disagree.
 func (m *Manager) repair(ctx context.Context, spec string) error {
 	defer m.lock(spec)()
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
 	if s, ok := m.opts.Want(spec); ok && s.Spec.Egress != nil && !s.Spec.Egress.NoNetwork() {
 		return m.ensure(ctx, s)
 	}

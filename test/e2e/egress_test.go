@@ -235,4 +235,76 @@ var _ = Describe("egress", func() {
 			}).WithTimeout(converge).WithPolling(250*time.Millisecond).Should(BeZero(), "egress network or proxy of %s left behind", name)
 		}
 	})
+
+	It("keeps counting denials across proxy restarts, and a changed allow-list replaces container and proxy", func(ctx SpecContext) {
+		Expect(images.EnsureEgressProxy(ctx, dcli, images.EgressProxyImage, GinkgoWriter)).To(Succeed())
+		DeferCleanup(removeTestNetworks)
+		host := bridgeHostIP(ctx)
+		first := startServer(host, false)
+		second := startServer(host, false)
+		a := startAgent()
+		instance := a.instance(ctx)
+		name := fname("eg-svc")
+		specWith := func(allow string) string {
+			return Spec(name, []string{"sleep"}, "restartPolicy: Always", "egress: {allow: ["+allow+"]}")
+		}
+		fetch := func(target string) int {
+			return a.runCLI(ctx, "exec", name, "--", "/box", "fetch", "--url", "http://"+target+"/", "--timeout", "20s").code
+		}
+		denied := func() float64 { return a.Metrics()["reconciler_egress_denied_total"] }
+		proxy := func() (container.Summary, error) {
+			_, ps := egressObjects(ctx, instance, name)
+			if len(ps) != 1 || ps[0].State != "running" {
+				return container.Summary{}, fmt.Errorf("%d proxies, want one running", len(ps))
+			}
+			return ps[0], nil
+		}
+		a.WriteSpec("svc.yaml", specWith(fmt.Sprintf("%q", first.addr)))
+		Eventually(running(ctx, name)).WithTimeout(converge + startBudget).ShouldNot(BeEmpty())
+		job, err := runningContainer(ctx, name)
+		Expect(err).NotTo(HaveOccurred())
+
+		By("allowed and denied through the first proxy")
+		Expect(fetch(first.addr)).To(Equal(0))
+		Expect(fetch(second.addr)).To(Equal(1))
+		Eventually(denied).WithTimeout(converge).Should(Equal(1.0))
+
+		By("the proxy dies and comes back: its denials are still counted, once each")
+		p, err := proxy()
+		Expect(err).NotTo(HaveOccurred())
+		before, err := dcli.ContainerInspect(ctx, p.ID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(dcli.ContainerKill(ctx, p.ID, "SIGKILL")).To(Succeed())
+		Eventually(func() (string, error) {
+			ct, err := dcli.ContainerInspect(ctx, p.ID)
+			if err != nil || !ct.State.Running {
+				return "", err
+			}
+			return ct.State.StartedAt, nil
+		}).WithTimeout(converge).WithPolling(200 * time.Millisecond).ShouldNot(Or(BeEmpty(), Equal(before.State.StartedAt)))
+		Expect(fetch(second.addr)).To(Equal(1))
+		Eventually(denied).WithTimeout(converge).Should(Equal(2.0))
+		Expect(fetch(first.addr)).To(Equal(0), "the restarted proxy still forwards")
+		Expect(a.Exits(ctx, name)).To(BeEmpty(), "the proxy's death is not an exit of the spec's container")
+
+		By("a changed allow-list replaces the container and the proxy")
+		a.WriteSpec("svc.yaml", specWith(fmt.Sprintf("%q, %q", first.addr, second.addr)))
+		Eventually(func() (string, error) {
+			ct, err := runningContainer(ctx, name)
+			return ct.ID, err
+		}).WithTimeout(converge + 2*startBudget).WithPolling(250 * time.Millisecond).ShouldNot(Or(BeEmpty(), Equal(job.ID)))
+		Eventually(func() (string, error) {
+			np, err := proxy()
+			return np.ID, err
+		}).WithTimeout(converge).WithPolling(250 * time.Millisecond).ShouldNot(Or(BeEmpty(), Equal(p.ID)))
+		Expect(fetch(second.addr)).To(Equal(0), "the new list allows the second server")
+		Expect(denied()).To(Equal(2.0), "a new proxy's lines are not counted again")
+
+		By("removing the spec file removes the proxy and the network")
+		a.RemoveSpec("svc.yaml")
+		Eventually(func() int {
+			nets, proxies := egressObjects(ctx, instance, name)
+			return len(nets) + len(proxies)
+		}).WithTimeout(converge + startBudget).WithPolling(250 * time.Millisecond).Should(BeZero())
+	})
 })
