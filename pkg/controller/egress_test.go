@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/spec"
@@ -78,5 +79,31 @@ func TestWithEgress(t *testing.T) {
 	c.releaseEgress(t.Context(), "job")
 	if !slices.Equal(fe.released, []string{"job"}) {
 		t.Errorf("released %v", fe.released)
+	}
+}
+
+// TestEgressProxyIsNotASpecContainer: a proxy carries the agent's
+// ownership labels but no spec label. Resync does not take it for a spec,
+// and --stop-on-exit leaves it (it has no grace, history or spec of its
+// own) while it stops the spec's container.
+func TestEgressProxyIsNotASpecContainer(t *testing.T) {
+	h := newHarness(t)
+	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, StopOnExit: true, Resync: time.Hour})
+	h.put("web", spec.RestartAlways, "sleep")
+	h.rt.mu.Lock()
+	h.rt.containers["proxy1"] = &docker.Container{ID: "proxy1", Name: "reconciler-web.egress-proxy", State: "running",
+		Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: "test", "reconciler.egress-proxy": "web"}}
+	h.rt.mu.Unlock()
+	stop := runController(t, h.c)
+	waitFor(t, "web running", func() bool { return h.rt.state("reconciler-web") == "running" })
+	stop()
+	if h.rt.state("reconciler-web") != "exited" {
+		t.Fatalf("the spec's container was not stopped: %q", h.rt.state("reconciler-web"))
+	}
+	if h.rt.state("reconciler-web.egress-proxy") != "running" || h.rt.count("stop") != 1 {
+		t.Fatalf("proxy %q, calls %v: want the proxy left alone", h.rt.state("reconciler-web.egress-proxy"), h.rt.calls)
+	}
+	if _, err := h.st.GetStatus(""); err == nil {
+		t.Error("a status was written for the empty spec name")
 	}
 }
