@@ -33,6 +33,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -106,6 +107,8 @@ type Manager struct {
 	follow  map[string]bool // proxy container ids being followed
 	created map[string]bool // proxy container ids this process made: follow from their start
 	kick    chan struct{}
+	// active is set while this agent has egress networks or proxies.
+	active atomic.Bool
 }
 
 // New returns a manager; Run starts its background work.
@@ -196,6 +199,8 @@ func (m *Manager) Ensure(ctx context.Context, s *spec.Spec) (string, map[string]
 		return "", nil, fmt.Errorf("spec %s has no egress allow-list", s.Metadata.Name)
 	}
 	defer m.lock(s.Metadata.Name)()
+	m.active.Store(true)
+	defer m.wake() // the repair pass sees what this made, and follows it
 	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()
 	if err := m.ensure(ctx, s); err != nil {

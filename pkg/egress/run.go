@@ -27,11 +27,18 @@ func (m *Manager) Run(ctx context.Context) error {
 		if err := m.sweep(ctx); err != nil && ctx.Err() == nil {
 			m.log.Warn("egress repair failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-m.kick:
+		for again := false; !again; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-m.kick:
+				again = true
+			case <-t.C:
+				// An agent with no egress network or proxy has nothing to
+				// repair until Ensure makes one (which kicks): the daemon
+				// is spared two listings a period.
+				again = m.active.Load()
+			}
 		}
 	}
 }
@@ -69,6 +76,7 @@ func (m *Manager) sweep(ctx context.Context) error {
 		return fmt.Errorf("list egress proxies: %w", err)
 	}
 	specs := map[string]bool{}
+	defer func() { m.active.Store(len(specs) > 0) }()
 	for _, nw := range nws {
 		if s := nw.Labels[LabelNetwork]; m.owned(nw.Labels, LabelNetwork, s) {
 			specs[s] = true
