@@ -248,7 +248,7 @@ func (m *Manager) ensureProxy(ctx context.Context, s *spec.Spec) error {
 		return fmt.Errorf("inspect egress proxy %s: %w", name, err)
 	case ct.Config == nil || !m.owned(ct.Config.Labels, LabelProxy, spec):
 		return fmt.Errorf("a container not managed by this agent holds the name %s; remove or rename it", name)
-	case ct.Config.Labels[LabelAllowHash] != hash || ct.State == nil || ct.State.Dead:
+	case ct.Config.Labels[LabelAllowHash] != hash || ct.State == nil || ct.State.Dead || !onNetwork(ct, NetworkName(spec)):
 		m.log.Info("egress proxy replaced", "spec", spec, "proxy", name)
 		if err := m.d.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove egress proxy %s: %w", name, err)
@@ -262,6 +262,12 @@ func (m *Manager) ensureProxy(ctx context.Context, s *spec.Spec) error {
 		m.wake()
 	}
 	return nil
+}
+
+// onNetwork reports whether ct is attached to the network (a network
+// removed and made again is another one, which an old proxy is not on).
+func onNetwork(ct container.InspectResponse, name string) bool {
+	return ct.NetworkSettings != nil && ct.NetworkSettings.Networks[name] != nil
 }
 
 func (m *Manager) createProxy(ctx context.Context, s *spec.Spec) error {
