@@ -18,7 +18,8 @@ PKGS      ?= $(MUTATE_PKGS)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/reconciler
 
-# reconciler/box:latest, the project's static demo/test program, built
+# reconciler/box:latest, the project's static demo/test program, and
+# reconciler/egress-proxy:latest, the egress allow-list proxy, built
 # through the Docker API from a tar context (no registry needed).
 images:
 	$(GO) run ./internal/tools/buildimages

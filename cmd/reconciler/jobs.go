@@ -35,6 +35,7 @@ const exitTimeout = 124
 type runOptions struct {
 	image, workdir, user, restart string
 	network                       string
+	egress                        string
 	memory, cpus                  string
 	pids                          int64
 	maxRestarts                   int
@@ -76,6 +77,7 @@ it with 'reconciler logs -f NAME' and 'reconciler wait NAME'.`,
 	f.StringVar(&o.workdir, "workdir", "", "working directory in the container")
 	f.StringVar(&o.user, "user", "", "user (uid[:gid] or name) to run as")
 	f.StringVar(&o.network, "network", "", "network: bridge (default), none, host or a network name")
+	f.StringVar(&o.egress, "egress", "", egressHelp)
 	f.DurationVar(&o.deadline, "deadline", 0, "stop the job after this long (activeDeadline; default: none)")
 	f.DurationVar(&o.ttl, "ttl", 0, "delete the finished job's spec this long after it ended; its exit records stay (default: keep)")
 	f.DurationVar(&o.grace, "grace", 0, "time between the stop signal and SIGKILL (default 10s)")
@@ -122,6 +124,7 @@ func buildJobSpec(name string, o runOptions, argv []string) (*spec.Spec, error) 
 			TTLAfterFinished:       spec.Duration{Duration: o.ttl},
 			TerminationGracePeriod: spec.Duration{Duration: o.grace},
 			RemoveOnExit:           o.remove,
+			Egress:                 egressOf(o.egress),
 		},
 	}
 	c := &s.Spec
@@ -228,6 +231,7 @@ var specFlags = []struct{ field, flag string }{
 	{"spec.user", "--user"}, {"spec.network", "--network"}, {"spec.activeDeadline", "--deadline"}, {"spec.ttlAfterFinished", "--ttl"},
 	{"spec.terminationGracePeriod", "--grace"}, {"spec.maxRestarts", "--max-restarts"},
 	{"spec.workspace", "--workspace"},
+	{"spec.egress", "--egress"},
 }
 
 // flagErrors rewrites validation errors in terms of run's flags.

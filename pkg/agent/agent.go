@@ -170,11 +170,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer cli.Close()
 	a.Docker = cli
+	eg, closeEgress, err := a.newEgress(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeEgress()
 	a.Controller = controller.New(cli, st, a.Recorder, controller.Options{
 		Instance: st.InstanceID(), Workers: cfg.Workers, Resync: cfg.Resync, StopOnExit: cfg.StopOnExit,
 		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
 		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
-		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff, Output: a.Output, Images: cli,
+		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff, Output: a.Output, Images: cli, Egress: eg,
 		Workspace: controller.WorkspaceOptions{Root: cfg.workspaceRoot()},
 	})
 	a.Source = source.New(st, source.Options{
@@ -224,6 +229,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// away; only the controller waits for it (the unit wants docker.service
 	// but does not require it), and the agent reports not ready meanwhile.
 	g.Go(func() error { return a.Source.Run(ctx) })
+	g.Go(func() error { return a.runEgress(ctx, eg) })
 	g.Go(func() error {
 		if err := a.waitForDocker(ctx); err != nil {
 			return err

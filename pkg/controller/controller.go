@@ -80,6 +80,9 @@ type Options struct {
 	// Images asks registries and keeps images for autoUpdate specs; nil
 	// leaves every container on the image it was created with.
 	Images ImageRegistry
+	// Egress runs the networks and proxies of specs with egress.allow; nil
+	// fails such specs with EgressUnavailable.
+	Egress Egress
 }
 
 // Controller owns the reconcile loop.

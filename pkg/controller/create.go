@@ -69,7 +69,12 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		labels[labelDefinition] = d.Hash
 	}
 	cname := ContainerName(name)
-	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds, Workspace: wsDir, Image: image})
+	req := docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds, Workspace: wsDir, Image: image}
+	if f := c.withEgress(ctx, name, &req); f != nil {
+		s.o.CreateFailed = f
+		return false, nil
+	}
+	id, err := c.rt.Create(ctx, req)
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrConflict) {
 		return c.nameTaken(ctx, s, cname)

@@ -185,6 +185,7 @@ func (c *Controller) apply(ctx context.Context, s *step) (bool, error) {
 	case ActForget:
 		c.forgetSecretFiles(s.name)
 		c.forgetWorkspaces(s.name)
+		c.releaseEgress(ctx, s.name)
 		return true, c.forget(s.name)
 
 	case ActExpire:

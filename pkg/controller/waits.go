@@ -106,7 +106,9 @@ func (c *Controller) stopAll() {
 	}
 	done := make(chan struct{}, len(cs))
 	for _, ct := range cs {
-		if !ct.Running() {
+		// An egress proxy (no spec label) is not a spec's container; it
+		// has no grace or history of its own and is adopted on restart.
+		if !ct.Running() || ct.Labels[docker.LabelSpec] == "" {
 			done <- struct{}{}
 			continue
 		}

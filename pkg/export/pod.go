@@ -29,6 +29,7 @@ func (m *mapper) pod() podSpec {
 	default:
 		m.warn("spec.network", "pods share the cluster network; Docker network %q is not mapped (use a NetworkPolicy to isolate)", c.Network)
 	}
+	m.egress()
 	if c.HostUTS {
 		m.warn("spec.hostUTS", "Kubernetes has no separate host UTS namespace (hostNetwork implies it)")
 	}

@@ -94,22 +94,30 @@ func removeIfDangling(ctx context.Context, cli client.APIClient, id string, prog
 }
 
 func buildBox(ctx context.Context, cli client.APIClient, src source, tag string, progress io.Writer) error {
+	return buildImage(ctx, cli, src, tag, boxDockerfile, "box", progress,
+		// scratch has no /tmp, where the healthcheck's file usually goes.
+		file{name: "rootfs/tmp/", mode: 0o1777})
+}
+
+// buildImage compiles src for the daemon's platform into rootfs/<bin> and
+// builds dockerfile (a format taking the two labels and the hash) with
+// it and extra as the context.
+func buildImage(ctx context.Context, cli client.APIClient, src source, tag, dockerfile, bin string, progress io.Writer, extra ...file) error {
 	// The binary must suit the daemon, which need not run on this host's
 	// OS or architecture.
 	ver, err := cli.ServerVersion(ctx)
 	if err != nil {
 		return fmt.Errorf("ask the docker daemon its platform: %w", err)
 	}
-	bin, err := compile(ctx, src, ver.Os, ver.Arch)
+	exe, err := compile(ctx, src, ver.Os, ver.Arch)
 	if err != nil {
 		return err
 	}
-	tarball, err := buildContext(
-		file{name: "Dockerfile", data: fmt.Appendf(nil, boxDockerfile, LabelManagedImage, LabelSourceHash, src.hash), mode: 0o644},
-		file{name: "rootfs/box", data: bin, mode: 0o755},
-		// scratch has no /tmp, where the healthcheck's file usually goes.
-		file{name: "rootfs/tmp/", mode: 0o1777},
-	)
+	files := append([]file{
+		{name: "Dockerfile", data: fmt.Appendf(nil, dockerfile, LabelManagedImage, LabelSourceHash, src.hash), mode: 0o644},
+		{name: "rootfs/" + bin, data: exe, mode: 0o755},
+	}, extra...)
+	tarball, err := buildContext(files...)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func (s *Spec) Default() {
 	if c.TerminationGracePeriod.Duration == 0 {
 		c.TerminationGracePeriod.Duration = DefaultGracePeriod
 	}
-	if c.Network == "" {
+	if c.Network == "" && c.Egress == nil { // egress picks the network
 		c.Network = DefaultNetwork
 	}
 	for i := range c.Ports {

@@ -92,6 +92,9 @@ type ContainerSpec struct {
 	Workspace *Workspace `yaml:"workspace,omitempty" json:"workspace,omitempty"`
 	// AutoUpdate follows the image's reference on its registry (autoupdate.go).
 	AutoUpdate *AutoUpdate `yaml:"autoUpdate,omitempty" json:"autoUpdate,omitempty"`
+	// Egress, when set, allows connections to the listed destinations
+	// only, through the agent's proxy (see egress.go).
+	Egress *Egress `yaml:"egress,omitempty" json:"egress,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.

@@ -119,6 +119,7 @@ func (v *validator) container(c *ContainerSpec) {
 			v.add("spec.network", "%q is not a network (use bridge, none, host or a network name)", c.Network)
 		}
 	}
+	v.egress(c)
 	v.capabilities("spec.capAdd", c.CapAdd)
 	v.capabilities("spec.capDrop", c.CapDrop)
 	for i, dev := range c.Devices {

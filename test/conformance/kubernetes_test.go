@@ -324,7 +324,9 @@ func checkPod(t *testing.T, s *spec.Spec, tmpl corev1.PodTemplateSpec, warned ma
 	checkPorts(t, c.Ports, ctr.Ports)
 	checkProbe(t, c, ctr)
 	checkSecurity(t, c, ctr.SecurityContext, mustWarn)
-	if c.Network != "host" && c.Network != "bridge" {
+	if c.Egress != nil { // the network is the agent's pick
+		mustWarn("spec.egress")
+	} else if c.Network != "host" && c.Network != "bridge" {
 		mustWarn("spec.network")
 	}
 	if c.HostUTS {

@@ -117,7 +117,7 @@ var _ = Describe("kept output", func() {
 		a.WriteSpec("twice.yaml", cliSpec(name, []string{"tick", "--interval", "100ms", "--count", "5", "--exit-code", "3"},
 			"restartPolicy: OnFailure", "maxRestarts: 1", "removeOnExit: true"))
 		Eventually(a.phase(ctx, name)).WithTimeout(converge + 2*startBudget).Should(Equal(model.PhaseFailed))
-		Eventually(func() int { return len(containers(ctx, name)) }).WithTimeout(resync+startBudget).Should(BeZero())
+		Eventually(func() int { return len(containers(ctx, name)) }).WithTimeout(resync + startBudget).Should(BeZero())
 		exits := a.Exits(ctx, name)
 		Expect(exits).To(HaveLen(2), "two runs recorded")
 		Expect(exits[0].ContainerID).To(Equal(exits[1].ContainerID), "restarted in place")

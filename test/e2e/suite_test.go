@@ -98,6 +98,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	Expect(images.EnsureBox(ctx, dcli, images.BoxImage, GinkgoWriter)).To(Succeed(),
 		"the e2e suite needs the reconciler/box image, built from cmd/box")
+	// Every agent builds the egress proxy's image at start when it is
+	// missing; made here once, no agent of the suite does.
+	Expect(images.EnsureEgressProxy(ctx, dcli, images.EgressProxyImage, GinkgoWriter)).To(Succeed(),
+		"the e2e suite needs the reconciler/egress-proxy image, built from cmd/egress-proxy")
 
 	samples := probeStarts(ctx, 5)
 	startP90 = p90(samples)

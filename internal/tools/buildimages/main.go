@@ -1,5 +1,7 @@
 // Command buildimages builds the project's images (for `make images`): it
-// rebuilds reconciler/box:latest when cmd/box changed and prints its id.
+// rebuilds reconciler/box:latest when cmd/box changed and
+// reconciler/egress-proxy:latest when cmd/egress-proxy or a package it
+// imports changed, and prints their ids.
 package main
 
 import (
@@ -32,10 +34,15 @@ func run() error {
 	if err := images.EnsureBox(ctx, cli, images.BoxImage, os.Stderr); err != nil {
 		return err
 	}
-	img, err := cli.ImageInspect(ctx, images.BoxImage)
-	if err != nil {
-		return fmt.Errorf("inspect %s: %w", images.BoxImage, err)
+	if err := images.EnsureEgressProxy(ctx, cli, images.EgressProxyImage, os.Stderr); err != nil {
+		return err
 	}
-	fmt.Println(img.ID)
+	for _, tag := range []string{images.BoxImage, images.EgressProxyImage} {
+		img, err := cli.ImageInspect(ctx, tag)
+		if err != nil {
+			return fmt.Errorf("inspect %s: %w", tag, err)
+		}
+		fmt.Println(tag, img.ID)
+	}
 	return nil
 }
