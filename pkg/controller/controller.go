@@ -72,6 +72,9 @@ type Options struct {
 	// PullBackoff is the delay after a first failed pull, doubling to 5m;
 	// default 10s (kubelet's).
 	PullBackoff time.Duration
+	// Budget is what running containers may take (admission.go); zero
+	// admits everything at once.
+	Budget Budget
 }
 
 // Controller owns the reconcile loop.
@@ -87,6 +90,7 @@ type Controller struct {
 	notes  *notes
 	pulls  *pulls
 	ledger *ledger
+	adm    *admission
 
 	mu        sync.Mutex
 	waiters   map[string]context.CancelFunc // container id -> its Wait
@@ -145,6 +149,7 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 		changedAt: map[string]time.Time{},
 		phases:    map[string]model.Phase{},
 	}
+	c.adm = newAdmission(opts.Budget, c.m.Admission, c.Enqueue)
 	c.pulls = newPulls(rt, opts.Pulls, c.m, c.log, &c.wg, c.Enqueue)
 	c.queue.OnAdd = func(string) { c.m.QueueAdds.Inc() }
 	c.queue.OnGet = func(wait time.Duration) { c.m.QueueWait.Observe(wait.Seconds()) }
@@ -308,6 +313,7 @@ func (c *Controller) resync(ctx context.Context) error {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	c.dockerUp.Store(true)
+	c.seedAdmission(recs, cs)
 	names := map[string]struct{}{}
 	for _, r := range recs {
 		names[r.Spec.Metadata.Name] = struct{}{}

@@ -73,6 +73,9 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 	if err := c.inspectIfNeeded(ctx, d, &o); err != nil {
 		return Result{}, err
 	}
+	if !c.adm.observe(name, &d) {
+		return Result{RequeueAfter: budgetUnknownWait}, nil
+	}
 	s := &step{name: name, d: d, o: o, h: h}
 	for range maxSteps {
 		s.a = decide(s.d, s.o, s.h, c.opts.Now())
@@ -84,6 +87,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 			return Result{}, err
 		}
 		if done {
+			c.adm.settled(name, s.d, s.a, s.o)
 			return Result{RequeueAfter: s.a.RequeueAfter}, nil
 		}
 		s.h = s.a.History
@@ -138,6 +142,9 @@ func (c *Controller) apply(ctx context.Context, s *step) (bool, error) {
 		if err := c.st.WriteErr(); err != nil {
 			return true, fmt.Errorf("%s deferred until the state file takes writes: %w", a.Kind, err)
 		}
+	}
+	if (a.Kind == ActCreate || a.Kind == ActStart) && !c.reserve(s) {
+		return false, nil // decide again, on the books as they are now
 	}
 	switch a.Kind {
 	case ActNone:

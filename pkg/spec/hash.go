@@ -15,7 +15,7 @@ import (
 // Every other field, metadata.labels included, is part of the container and
 // counts. restartPolicy and imagePullPolicy count too, so a changed policy
 // takes effect on a fresh container rather than halfway through a run.
-var policyOnlyFields = []string{"backoff", "maxRestarts", "activeDeadline", "ttlAfterFinished", "removeOnExit"}
+var policyOnlyFields = []string{"backoff", "maxRestarts", "activeDeadline", "ttlAfterFinished", "removeOnExit", "priority"}
 
 // Hash identifies the container s asks for: 16 hex digits of the SHA-256 of
 // the canonical JSON (sorted keys) of the defaulted spec, with memory and

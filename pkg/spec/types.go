@@ -87,6 +87,9 @@ type ContainerSpec struct {
 	// TTLAfterFinished deletes a finished job's spec that long after it
 	// ended (zero: kept). Its ledger records stay.
 	TTLAfterFinished Duration `yaml:"ttlAfterFinished,omitempty" json:"ttlAfterFinished,omitempty"`
+	// Priority orders the admission queue: higher is admitted first, then
+	// earlier arrival (see priority.go).
+	Priority int `yaml:"priority,omitempty" json:"priority,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.

@@ -97,6 +97,7 @@ func (v *validator) container(c *ContainerSpec) {
 	v.env(c.Env)
 	targets := v.mounts(c.Mounts)
 	v.secrets(c.Secrets, targets)
+	v.priority(c.Priority)
 	v.ports(c)
 	v.resources(&c.Resources)
 	v.backoff(&c.Backoff)
