@@ -149,6 +149,9 @@ func writeDescription(w io.Writer, d description, now time.Time) error {
 	field("Command", quoteAll(s.Command))
 	field("Args", quoteAll(s.Args))
 	field("Restart", s.RestartPolicy)
+	if s.Priority != 0 {
+		field("Priority", s.Priority)
+	}
 	field("Grace", s.TerminationGracePeriod)
 	field("Hash", d.Hash)
 	field("Updated", when(d.UpdatedAt))

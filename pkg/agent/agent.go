@@ -70,6 +70,10 @@ type Config struct {
 	// PprofAddr, when set, serves Go's profiles (net/http/pprof) on a
 	// listener of its own; empty (the default) serves none.
 	PprofAddr string
+	// Allocatable and MaxRunningJobs are the admission budget
+	// (admission.go); zero values: the host less 10 %, no job cap.
+	Allocatable    Allocatable
+	MaxRunningJobs int
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -126,6 +130,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.HTTP.check(); err != nil {
 		return err
 	}
+	budget, err := budget(cfg.Allocatable, cfg.MaxRunningJobs)
+	if err != nil {
+		return err
+	}
 	policy, err := loadPolicy(cfg.PolicyFile)
 	if err != nil {
 		return err
@@ -154,7 +162,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Instance: st.InstanceID(), Workers: cfg.Workers, Resync: cfg.Resync, StopOnExit: cfg.StopOnExit,
 		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
 		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
-		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff,
+		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff, Budget: budget,
 	})
 	a.Source = source.New(st, source.Options{
 		Dir: cfg.SpecsDir, Rescan: cfg.Rescan, Log: log,
