@@ -331,3 +331,31 @@ func TestAdmissionReserveIsAtomic(t *testing.T) {
 		t.Fatalf("allocated %v", v)
 	}
 }
+
+// TestAdmissionPriorityChangeReorders: a new priority on a queued spec
+// moves it in the queue (without touching its arrival).
+func TestAdmissionPriorityChangeReorders(t *testing.T) {
+	h := admHarness(t, Budget{MaxRunningJobs: 1})
+	if err := h.c.resync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"run", "a", "b"} {
+		h.putJob(n, 0, "")
+		h.reconcile(n)
+	}
+	if got := h.c.adm.order(); strings.Join(got, ",") != "a,b" {
+		t.Fatalf("order %v", got)
+	}
+	h.putJob("b", 3, "")
+	h.reconcile("b")
+	h.reconcile("a")
+	if got := h.c.adm.order(); strings.Join(got, ",") != "b,a" {
+		t.Fatalf("order after b's priority rose: %v", got)
+	}
+	if st := h.status("a"); !strings.HasSuffix(st.Message, "position 2 of 2") {
+		t.Fatalf("a says %q", st.Message)
+	}
+	if h.rt.count("create") != 1 {
+		t.Fatalf("creates %d: a priority change created something", h.rt.count("create"))
+	}
+}
