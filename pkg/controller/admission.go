@@ -33,6 +33,9 @@ type admission struct {
 	ready   bool
 	holds   map[string]reservation
 	waiting map[string]queueEntry
+	// total and jobs sum holds, so that a snapshot costs no pass over them.
+	total Resources
+	jobs  int
 }
 
 type reservation struct {
@@ -76,24 +79,22 @@ func entryOf(d Desired) queueEntry {
 // snapshotLocked is the budget as it stands for d's spec.
 func (a *admission) snapshotLocked(name string, d Desired) Admission {
 	req, job := requestOf(d.Spec)
-	s := Admission{Request: req, Job: job, Budget: a.budget}
-	for n, r := range a.holds {
-		if n == name {
-			s.Held, s.Resized = true, r.Resources != req
-			continue
-		}
-		s.Allocated.Memory += r.Memory
-		s.Allocated.NanoCPUs += r.NanoCPUs
+	s := Admission{Request: req, Job: job, Budget: a.budget, Allocated: a.total, RunningJobs: a.jobs}
+	if r, ok := a.holds[name]; ok {
+		s.Held, s.Resized = true, r.Resources != req
+		s.Allocated.Memory -= r.Memory
+		s.Allocated.NanoCPUs -= r.NanoCPUs
 		if r.job {
-			s.RunningJobs++
+			s.RunningJobs--
 		}
+	}
+	if !s.needed() {
+		return s // admitted whatever the queue holds: spare the pass over it
 	}
 	me := entryOf(d)
-	if e, ok := a.waiting[name]; ok {
-		me.since = e.since
-	}
+	_, waits := a.waiting[name]
 	s.Queued = len(a.waiting)
-	if _, ok := a.waiting[name]; !ok {
+	if !waits {
 		s.Queued++
 	}
 	for n, e := range a.waiting {
@@ -102,6 +103,31 @@ func (a *admission) snapshotLocked(name string, d Desired) Admission {
 		}
 	}
 	return s
+}
+
+// holdLocked sets name's reservation to r.
+func (a *admission) holdLocked(name string, r reservation) {
+	a.releaseLocked(name)
+	a.holds[name] = r
+	a.total.Memory += r.Memory
+	a.total.NanoCPUs += r.NanoCPUs
+	if r.job {
+		a.jobs++
+	}
+}
+
+// releaseLocked drops name's reservation, if it has one.
+func (a *admission) releaseLocked(name string) {
+	r, ok := a.holds[name]
+	if !ok {
+		return
+	}
+	delete(a.holds, name)
+	a.total.Memory -= r.Memory
+	a.total.NanoCPUs -= r.NanoCPUs
+	if r.job {
+		a.jobs--
+	}
 }
 
 // observe snapshots the budget for d's spec into d.Admission. It reports
@@ -131,7 +157,7 @@ func (a *admission) reserve(name string, d Desired, now time.Time) (Admission, b
 		a.mu.Unlock()
 		return s, true
 	}
-	a.holds[name] = reservation{Resources: s.Request, job: s.Job}
+	a.holdLocked(name, reservation{Resources: s.Request, job: s.Job})
 	e, waited := a.waiting[name]
 	delete(a.waiting, name)
 	if waited && !e.since.IsZero() {
@@ -172,13 +198,13 @@ func (a *admission) settled(name string, d Desired, act Action, o Observed) {
 	case want && !held && running:
 		// Running without a reservation (adopted, or started by hand):
 		// it uses the resources whatever the budget says.
-		a.holds[name] = reservation{Resources: req, job: job}
+		a.holdLocked(name, reservation{Resources: req, job: job})
 		changed = true
 	case !want && held:
-		delete(a.holds, name)
+		a.releaseLocked(name)
 		changed = true
 	case want && held && running && r.Resources != req:
-		a.holds[name] = reservation{Resources: req, job: job}
+		a.holdLocked(name, reservation{Resources: req, job: job})
 		changed = true
 	}
 	if act.Phase == model.PhaseQueued {
@@ -202,7 +228,7 @@ func (a *admission) forget(name string) {
 	a.mu.Lock()
 	_, held := a.holds[name]
 	_, waited := a.waiting[name]
-	delete(a.holds, name)
+	a.releaseLocked(name)
 	delete(a.waiting, name)
 	notify := a.changedLocked(held || waited, name)
 	a.mu.Unlock()
@@ -216,13 +242,8 @@ func (a *admission) changedLocked(changed bool, except string) []string {
 	if !changed {
 		return nil
 	}
-	var mem, cpus int64
-	for _, r := range a.holds {
-		mem += r.Memory
-		cpus += r.NanoCPUs
-	}
-	a.m.Allocated.WithLabelValues(metrics.ResourceMemory).Set(float64(mem))
-	a.m.Allocated.WithLabelValues(metrics.ResourceCPUs).Set(float64(cpus) / 1e9)
+	a.m.Allocated.WithLabelValues(metrics.ResourceMemory).Set(float64(a.total.Memory))
+	a.m.Allocated.WithLabelValues(metrics.ResourceCPUs).Set(float64(a.total.NanoCPUs) / 1e9)
 	a.m.QueueDepth.Set(float64(len(a.waiting)))
 	names := make([]string, 0, len(a.waiting))
 	for n := range a.waiting {
@@ -270,7 +291,7 @@ func (a *admission) seed(recs []store.Record, running []docker.Container, wait [
 		}
 		req, job := requestOf(specs[name])
 		if (Admission{Request: req, Job: job, Budget: a.budget}).needed() {
-			a.holds[name] = reservation{Resources: req, job: job}
+			a.holdLocked(name, reservation{Resources: req, job: job})
 		}
 	}
 	for _, q := range wait {
