@@ -378,5 +378,8 @@ func (c *Controller) seedAdmission(recs []store.Record, cs []docker.Container) {
 		}
 	}
 	c.adm.seed(recs, cs, wait)
-	c.log.Info("admission budget counted", "queued", len(wait), "order", c.adm.order())
+	b := c.opts.Budget
+	c.log.Info("admission budget counted", "allocatable_memory", formatBytes(b.Allocatable.Memory),
+		"allocatable_cpus", formatCPUs(b.Allocatable.NanoCPUs), "max_running_jobs", b.MaxRunningJobs,
+		"queued", len(wait), "order", c.adm.order())
 }
