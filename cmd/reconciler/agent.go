@@ -78,6 +78,8 @@ func agentCmd() *cobra.Command {
 	f.DurationVar(&cfg.PullBackoff, "image-pull-backoff", cfg.PullBackoff, "first delay after a failed pull (doubles to 5m)")
 	_ = f.MarkHidden("image-pull-backoff") // kubelet's 10s; tests shorten it
 	f.StringVar(&cfg.WorkspaceRoot, "workspace-root", cfg.WorkspaceRoot, "directory of the runs' private workspace copies (default: workspaces beside the state file; created 0700)")
+	f.Var(&cfg.Allocatable, "allocatable", "admission budget: memory=SIZE,cpus=N that running specs' resources.memory and resources.cpus count against (default: the host's total less 10 %)")
+	f.IntVar(&cfg.MaxRunningJobs, "max-running-jobs", cfg.MaxRunningJobs, "jobs (restartPolicy Never or OnFailure) running at once; more wait in phase Queued (0: no cap)")
 	f.IntVar(&cfg.ExitsPerSpec, "exits-per-spec", cfg.ExitsPerSpec, "exit records kept per spec")
 	f.DurationVar(&cfg.LockTimeout, "lock-timeout", cfg.LockTimeout, "how long to wait for the state file lock")
 	f.IntVar(&cfg.ExecMaxConcurrent, "exec-max-concurrent", cfg.ExecMaxConcurrent, "execs running at once; one more is refused (429)")

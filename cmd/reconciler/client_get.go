@@ -150,6 +150,9 @@ func writeDescription(w io.Writer, d description, now time.Time) error {
 	field("Args", quoteAll(s.Args))
 	field("Restart", s.RestartPolicy)
 	field("Workspace", workspaceLine(d.SpecView))
+	if s.Priority != 0 {
+		field("Priority", s.Priority)
+	}
 	field("Grace", s.TerminationGracePeriod)
 	field("Hash", d.Hash)
 	field("Updated", when(d.UpdatedAt))

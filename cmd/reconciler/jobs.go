@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ type runOptions struct {
 	egress                        string
 	memory, cpus                  string
 	pids                          int64
-	maxRestarts                   int
+	maxRestarts, priority         int
 	env, secretEnv, mounts        []string
 	workspace                     string
 	labels                        []string
@@ -82,6 +83,7 @@ it with 'reconciler logs -f NAME' and 'reconciler wait NAME'.`,
 	f.DurationVar(&o.ttl, "ttl", 0, "delete the finished job's spec this long after it ended; its exit records stay (default: keep)")
 	f.DurationVar(&o.grace, "grace", 0, "time between the stop signal and SIGKILL (default 10s)")
 	f.StringVar(&o.restart, "restart", string(spec.RestartNever), "restart policy: Never or OnFailure")
+	f.IntVar(&o.priority, "priority", 0, "admission priority: when the agent's budget is full, higher waits less (default 0)")
 	f.IntVar(&o.maxRestarts, "max-restarts", -1, "with --restart OnFailure, give up after this many restarts (default: never)")
 	f.BoolVar(&o.remove, "remove", false, "remove the container when the job ends (removeOnExit)")
 	f.BoolVar(&o.command, "command", false, "the words after -- are the command, replacing the image's entrypoint")
@@ -125,6 +127,7 @@ func buildJobSpec(name string, o runOptions, argv []string) (*spec.Spec, error) 
 			TerminationGracePeriod: spec.Duration{Duration: o.grace},
 			RemoveOnExit:           o.remove,
 			Egress:                 egressOf(o.egress),
+			Priority:               o.priority,
 		},
 	}
 	c := &s.Spec
@@ -228,7 +231,7 @@ var specFlags = []struct{ field, flag string }{
 	{"metadata.name", "NAME"}, {"metadata.labels", "--label"}, {"spec.image", "--image"},
 	{"spec.resources.memory", "--memory"}, {"spec.resources.cpus", "--cpus"}, {"spec.resources.pids", "--pids"},
 	{"spec.env", "--env/--secret-env"}, {"spec.mounts", "--mount"}, {"spec.workingDir", "--workdir"},
-	{"spec.user", "--user"}, {"spec.network", "--network"}, {"spec.activeDeadline", "--deadline"}, {"spec.ttlAfterFinished", "--ttl"},
+	{"spec.user", "--user"}, {"spec.network", "--network"}, {"spec.activeDeadline", "--deadline"}, {"spec.ttlAfterFinished", "--ttl"}, {"spec.priority", "--priority"},
 	{"spec.terminationGracePeriod", "--grace"}, {"spec.maxRestarts", "--max-restarts"},
 	{"spec.workspace", "--workspace"},
 	{"spec.egress", "--egress"},
@@ -301,6 +304,9 @@ func waitStarted(ctx context.Context, cl *api.Client, name, hash string, timeout
 			return false, fmt.Errorf("%s did not start: %s (it starts once the agent's policy allows it; 'reconciler delete %s' gives up)", name, st.Message, name)
 		case model.PhasePending, "":
 			return false, nil
+		case model.PhaseQueued:
+			// The agent starts it when the budget frees up: not an error.
+			fmt.Fprintf(os.Stderr, "%s is queued: %s\n", name, st.Message)
 		}
 		return true, nil
 	})

@@ -155,7 +155,7 @@ func TestBuildJobSpec(t *testing.T) {
 				env: []string{"MODE=batch", "EMPTY=", "EQ=a=b"}, secretEnv: []string{"ANTHROPIC_API_KEY=/etc/reconciler/secrets/anthropic-key"},
 				mounts:   []string{"/srv/work/repo:/workspace", "claude-home:/home/node/.claude:ro", "/etc/ssl:/etc/ssl:rw"},
 				labels:   []string{"team=a", "reconciler.test=jobs"},
-				deadline: 2 * time.Hour, ttl: 24 * time.Hour, grace: 30 * time.Second, remove: true, command: true},
+				deadline: 2 * time.Hour, ttl: 24 * time.Hour, grace: 30 * time.Second, remove: true, command: true, priority: 10},
 			argv: []string{"claude", "-p", "fix it"},
 			want: spec.ContainerSpec{
 				Image: "reconciler/claude-code:2.0.31", Command: []string{"claude", "-p", "fix it"},
@@ -171,6 +171,7 @@ func TestBuildJobSpec(t *testing.T) {
 				TTLAfterFinished:       spec.Duration{Duration: 24 * time.Hour},
 				TerminationGracePeriod: spec.Duration{Duration: 30 * time.Second},
 				RemoveOnExit:           true,
+				Priority:               10,
 			},
 			labels: map[string]string{"team": "a", "reconciler.test": "jobs"},
 		},
@@ -219,6 +220,7 @@ func TestBuildJobSpecNamesTheFlag(t *testing.T) {
 		{"label", func(o *runOptions) { o.labels = []string{"x"} }, "j", `--label "x": use KEY=VALUE`},
 		{"network", func(o *runOptions) { o.network = "a b" }, "j", `--network: "a b" is not a network`},
 		{"reserved label", func(o *runOptions) { o.labels = []string{"reconciler.spec=x"} }, "j", "--label: "},
+		{"priority", func(o *runOptions) { o.priority = 2_000_000_000 }, "j", "--priority: 2000000000 is out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,7 +236,7 @@ func TestBuildJobSpecNamesTheFlag(t *testing.T) {
 
 func TestRunDryRunPrintsADecodableSpec(t *testing.T) {
 	out, _, err := (*jobAgent)(nil).reconciler("run", "countdown", "--image", "reconciler/box:latest", "--memory", "16Mi",
-		"--deadline", "1m", "--ttl", "3s", "--dry-run", "--", "countdown", "--from", "3")
+		"--deadline", "1m", "--ttl", "3s", "--priority", "4", "--dry-run", "--", "countdown", "--from", "3")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +246,7 @@ func TestRunDryRunPrintsADecodableSpec(t *testing.T) {
 	}
 	c := specs[0].Spec
 	if specs[0].Metadata.Name != "countdown" || strings.Join(c.Args, " ") != "countdown --from 3" ||
-		c.RestartPolicy != spec.RestartNever || c.TTLAfterFinished.Duration != 3*time.Second || c.Resources.Memory != "16Mi" {
+		c.RestartPolicy != spec.RestartNever || c.TTLAfterFinished.Duration != 3*time.Second || c.Resources.Memory != "16Mi" || c.Priority != 4 {
 		t.Errorf("dry run printed:\n%s", out)
 	}
 }

@@ -82,6 +82,10 @@ type Config struct {
 	// RegistryConfig is a Docker config.json whose auths the agent's
 	// pulls and digest checks use (registryconfig.go).
 	RegistryConfig string
+	// Allocatable and MaxRunningJobs are the admission budget
+	// (admission.go); zero values: the host less 10 %, no job cap.
+	Allocatable    Allocatable
+	MaxRunningJobs int
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -140,6 +144,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.HTTP.check(); err != nil {
 		return err
 	}
+	budget, err := budget(cfg.Allocatable, cfg.MaxRunningJobs)
+	if err != nil {
+		return err
+	}
 	policy, err := loadPolicy(cfg.PolicyFile)
 	if err != nil {
 		return err
@@ -179,7 +187,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Instance: st.InstanceID(), Workers: cfg.Workers, Resync: cfg.Resync, StopOnExit: cfg.StopOnExit,
 		Log: log, Metrics: a.Metrics, ReadSecret: a.readSecret, Policy: a.Policy,
 		SecretsDir: secretsDir(cfg.StatePath, st.InstanceID()), SecretKey: st.SecretKey(),
-		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff, Output: a.Output, Images: cli, Egress: eg,
+		Pulls: cfg.Pulls, PullBackoff: cfg.PullBackoff, Output: a.Output, Images: cli, Egress: eg, Budget: budget,
 		Workspace: controller.WorkspaceOptions{Root: cfg.workspaceRoot()},
 	})
 	a.Source = source.New(st, source.Options{

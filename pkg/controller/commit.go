@@ -134,6 +134,7 @@ func (c *Controller) commitState(s *step, exit *model.ContainerExit, evs ...mode
 		evs = append(evs, c.event(name, model.EventWarning, "Refused", "%s", st.Message))
 		c.log.Warn("spec refused by policy", "spec", name, "rules", refusedRules, "message", st.Message)
 	}
+	evs = append(evs, c.queuedEvent(old, st)...)
 	if statusSame && hist == nil && exit == nil && len(evs) == 0 {
 		c.setPhase(name, st.Phase)
 		return nil
@@ -236,7 +237,8 @@ func historyEqual(a, b model.History) bool {
 	return a.SpecHash == b.SpecHash && a.Attempts == b.Attempts && a.Restarts == b.Restarts &&
 		a.NextTryAt.Equal(b.NextTryAt) && a.LastContainerID == b.LastContainerID &&
 		a.LastStartedAt.Equal(b.LastStartedAt) && a.ExitRecorded == b.ExitRecorded &&
-		a.Done == b.Done && a.Succeeded == b.Succeeded && a.FinishedAt.Equal(b.FinishedAt)
+		a.Done == b.Done && a.Succeeded == b.Succeeded && a.FinishedAt.Equal(b.FinishedAt) &&
+		a.QueuedAt.Equal(b.QueuedAt)
 }
 
 func pullEqual(a, b model.PullBackoff) bool {

@@ -83,6 +83,9 @@ type Options struct {
 	// Egress runs the networks and proxies of specs with egress.allow; nil
 	// fails such specs with EgressUnavailable.
 	Egress Egress
+	// Budget is what running containers may take (admission.go); zero
+	// admits everything at once.
+	Budget Budget
 }
 
 // Controller owns the reconcile loop.
@@ -100,6 +103,7 @@ type Controller struct {
 	ledger  *ledger
 	images  ImageRegistry
 	updates *updates
+	adm     *admission
 
 	mu        sync.Mutex
 	waiters   map[string]context.CancelFunc // container id -> its Wait
@@ -158,6 +162,7 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 		changedAt: map[string]time.Time{},
 		phases:    map[string]model.Phase{},
 	}
+	c.adm = newAdmission(opts.Budget, c.m.Admission, c.Enqueue)
 	c.pulls = newPulls(rt, opts.Pulls, c.m, c.log, &c.wg, c.Enqueue)
 	if opts.Images != nil {
 		c.images = opts.Images
@@ -328,6 +333,7 @@ func (c *Controller) resync(ctx context.Context) error {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	c.dockerUp.Store(true)
+	c.seedAdmission(recs, cs)
 	names := map[string]struct{}{}
 	for _, r := range recs {
 		names[r.Spec.Metadata.Name] = struct{}{}

@@ -34,6 +34,11 @@ type Desired struct {
 	// autoUpdate spec's, see imageupdate.go): a container of another image
 	// is replaced like one of another definition.
 	ImageID string
+	// Arrival is the spec's arrival number in the store (admission order).
+	Arrival uint64
+	// Admission is the agent's budget as it stands for the spec, observed
+	// when the reconcile began (decide_admission.go).
+	Admission Admission
 }
 
 // Label is the spec-hash label a container of d carries.
@@ -228,7 +233,7 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 		// Past failures do not count against a new definition; what is
 		// known of the runs so far still stands.
 		h = model.History{SpecHash: d.Hash, LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt,
-			ExitRecorded: h.ExitRecorded, Stop: h.Stop, PendingExit: h.PendingExit, Image: h.Image}
+			ExitRecorded: h.ExitRecorded, Stop: h.Stop, PendingExit: h.PendingExit, Image: h.Image, QueuedAt: h.QueuedAt}
 	}
 	if h.PendingExit != nil {
 		if a, ok := decidePending(d, o, h, now); ok {
@@ -256,6 +261,9 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 		if !d.current(c) {
 			return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending,
 				Why: "created but never started, for a spec that changed or is gone"}
+		}
+		if a, ok := admit(d, &h, now); !ok {
+			return a
 		}
 		return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending,
 			Why: "container created but not started"}
@@ -304,6 +312,9 @@ func decideAbsent(d Desired, o Observed, h model.History, now time.Time) Action 
 		return fail(*o.CreateFailed)
 	case d.SecretErr != "":
 		return fail(Failure{Reason: "SecretUnavailable", Message: d.SecretErr})
+	}
+	if a, ok := admit(d, &h, now); !ok {
+		return a
 	}
 	return Action{Kind: ActCreate, Phase: model.PhasePending, History: h, Why: "the spec has no container"}
 }
@@ -560,6 +571,9 @@ func decideExited(d Desired, c docker.Container, h model.History, now time.Time)
 	if wait := h.NextTryAt.Sub(now); wait > 0 {
 		return Action{Kind: ActNone, Phase: model.PhaseBackoff, RequeueAfter: wait, History: h,
 			Message: fmt.Sprintf("back-off %s restarting failed container", wait.Round(time.Millisecond))}
+	}
+	if a, ok := admit(d, &h, now); !ok {
+		return a
 	}
 	return Action{Kind: ActStart, ContainerID: c.ID, History: h, Phase: model.PhasePending,
 		Why: "restart policy " + string(d.Spec.Spec.RestartPolicy)}

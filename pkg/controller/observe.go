@@ -17,7 +17,7 @@ func (c *Controller) desired(name string) (Desired, error) {
 	if err != nil {
 		return Desired{}, fmt.Errorf("read spec: %w", err)
 	}
-	d := Desired{Spec: r.Spec, Hash: r.Hash, FromFile: r.Source.Kind == store.SourceFile}
+	d := Desired{Spec: r.Spec, Hash: r.Hash, FromFile: r.Source.Kind == store.SourceFile, Arrival: r.Arrival}
 	// The policy may have changed since the spec was stored (a reload, an
 	// agent restart with another policy file): check it as it is now.
 	d.Refused = c.opts.Policy.Get().Check(r.Spec)

@@ -73,6 +73,9 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 	if err := c.inspectIfNeeded(ctx, d, &o); err != nil {
 		return Result{}, err
 	}
+	if !c.adm.observe(name, &d) {
+		return Result{RequeueAfter: budgetUnknownWait}, nil
+	}
 	s := &step{name: name, d: d, o: o, h: h}
 	trialLeft, err := c.resolveImage(ctx, s)
 	if err != nil {
@@ -88,6 +91,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 			return Result{}, err
 		}
 		if done {
+			c.adm.settled(name, s.d, s.a, s.o)
 			return Result{RequeueAfter: earliest(s.a.RequeueAfter, trialLeft)}, nil
 		}
 		s.h = s.a.History
@@ -145,6 +149,9 @@ func (c *Controller) apply(ctx context.Context, s *step) (bool, error) {
 	}
 	if a.Expired {
 		c.forgetWorkspaces(s.name)
+	}
+	if (a.Kind == ActCreate || a.Kind == ActStart) && !c.reserve(s) {
+		return false, nil // decide again, on the books as they are now
 	}
 	switch a.Kind {
 	case ActNone:

@@ -103,6 +103,7 @@ func (m *mapper) object() object {
 		labels[NameLabel] = s.Metadata.Name
 	}
 	meta := objectMeta{Name: s.Metadata.Name, Labels: labels}
+	m.priority(&meta)
 	tmpl := podTemplateSpec{Metadata: objectMeta{Labels: labels}, Spec: m.pod()}
 
 	m.restarts()

@@ -119,6 +119,12 @@ func TestKubernetes(t *testing.T) {
 			warnings: []string{"spec.activeDeadline"},
 		},
 		{
+			name:     "priority",
+			body:     "image: i\nrestartPolicy: Never\npriority: 7",
+			want:     map[string]string{"metadata.annotations": "{reconciler/priority: \"7\"}", "spec.template.metadata.annotations": "-"},
+			warnings: []string{"spec.priority"},
+		},
+		{
 			name:     "onfailure-unbounded",
 			body:     "image: i\nrestartPolicy: OnFailure",
 			want:     map[string]string{"kind": "Job", "spec.backoffLimit": "-"},

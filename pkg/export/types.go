@@ -13,8 +13,9 @@ type object struct {
 }
 
 type objectMeta struct {
-	Name   string            `yaml:"name,omitempty"`
-	Labels map[string]string `yaml:"labels,omitempty"`
+	Name        string            `yaml:"name,omitempty"`
+	Labels      map[string]string `yaml:"labels,omitempty"`
+	Annotations map[string]string `yaml:"annotations,omitempty"`
 }
 
 type deploymentSpec struct {

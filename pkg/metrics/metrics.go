@@ -45,6 +45,7 @@ type Metrics struct {
 	ImagePulls          *prometheus.CounterVec
 	ImageUpdates        *prometheus.CounterVec
 	ImagePullDuration   prometheus.Histogram
+	Admission           Admission
 
 	// The agent's own probes, read at scrape time so that an alert sees
 	// what /readyz and /healthz would answer (Prometheus cannot scrape those).
@@ -148,6 +149,7 @@ func New(version, revision string) *Metrics {
 			return 0
 		})
 	reg.MustRegister(stateWriteErrors)
+	m.Admission = newAdmission(reg)
 	reg.MustRegister(m.ReconcileTotal, m.ReconcileDuration, m.QueueDepth, m.QueueAdds, m.QueueWait,
 		m.Specs, m.Restarts, m.Exits, m.SpecErrors, m.DockerEvents, m.StreamReconnects, m.Convergence,
 		m.DockerRequests, m.DockerErrors, m.ContainerOperations, m.PolicyRefusals, m.ImagePulls, m.ImageUpdates, m.ImagePullDuration, buildInfo, ready, healthy,

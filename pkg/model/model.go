@@ -21,11 +21,15 @@ const (
 	// PhaseImagePullBackOff is a spec whose image failed to pull, waiting
 	// for its next try (kubelet's name).
 	PhaseImagePullBackOff Phase = "ImagePullBackOff"
+	// PhaseQueued is a spec that waits for the agent's allocatable
+	// resources or job slots (admission); its message says what it waits
+	// for and its position.
+	PhaseQueued Phase = "Queued"
 )
 
 // Phases lists every phase, for metrics that pre-create their labels.
 var Phases = []Phase{PhasePending, PhaseRunning, PhaseBackoff, PhaseSucceeded, PhaseFailed, PhaseError,
-	PhaseImagePullBackOff, PhaseRefused}
+	PhaseImagePullBackOff, PhaseRefused, PhaseQueued}
 
 // ExitReason says why a container ended. The set is fixed so it can be a
 // metric label.
@@ -124,6 +128,9 @@ type History struct {
 	// Image is the image an autoUpdate spec's container should run, and
 	// its update's trial and rollback (imageupdate.go).
 	Image *ImageUpdate `json:"image,omitempty"`
+	// QueuedAt is when the spec entered the admission queue, while it is
+	// in it: a restarted agent puts it back in the queue from this.
+	QueuedAt time.Time `json:"queuedAt,omitempty"`
 }
 
 // PullBackoff records consecutive failed pulls of one image.

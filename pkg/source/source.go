@@ -225,7 +225,7 @@ func (s *Source) Sync() error {
 	var changed []string
 	for name, r := range want {
 		old, ok := owner[name]
-		if ok && old.Hash == r.Hash && old.Source == r.Source {
+		if ok && old.Hash == r.Hash && old.Source == r.Source && sameSpec(old.Spec, r.Spec) {
 			continue
 		}
 		if err := s.st.PutSpec(r); err != nil {

@@ -17,7 +17,7 @@ import (
 // takes effect on a fresh container rather than halfway through a run.
 // autoUpdate steers when the agent asks the registry; the image it picks
 // replaces the container by itself (controller/imageupdate.go).
-var policyOnlyFields = []string{"backoff", "maxRestarts", "activeDeadline", "ttlAfterFinished", "removeOnExit", "autoUpdate"}
+var policyOnlyFields = []string{"backoff", "maxRestarts", "activeDeadline", "ttlAfterFinished", "removeOnExit", "autoUpdate", "priority"}
 
 // Hash identifies the container s asks for: 16 hex digits of the SHA-256 of
 // the canonical JSON (sorted keys) of the defaulted spec, with memory and

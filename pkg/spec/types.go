@@ -95,6 +95,9 @@ type ContainerSpec struct {
 	// Egress, when set, allows connections to the listed destinations
 	// only, through the agent's proxy (see egress.go).
 	Egress *Egress `yaml:"egress,omitempty" json:"egress,omitempty"`
+	// Priority orders the admission queue: higher is admitted first, then
+	// earlier arrival (see priority.go).
+	Priority int `yaml:"priority,omitempty" json:"priority,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.

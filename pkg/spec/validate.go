@@ -98,6 +98,7 @@ func (v *validator) container(c *ContainerSpec) {
 	targets := v.mounts(c.Mounts)
 	v.secrets(c.Secrets, targets)
 	v.workspace(c, targets)
+	v.priority(c.Priority)
 	v.ports(c)
 	v.resources(&c.Resources)
 	v.backoff(&c.Backoff)

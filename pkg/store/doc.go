@@ -9,7 +9,7 @@
 //	    secretKey            32 random bytes, made once, kept forever: the HMAC key
 //	                         that mixes secret content into containers' spec-hash label
 //	    probe                raw: a write probe after a refused commit, deleted at once
-//	specs/
+//	specs/                   NextSequence numbers the specs' arrivals (Record.Arrival)
 //	    <spec name>          Record
 //	status/
 //	    <spec name>          model.Status

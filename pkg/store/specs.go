@@ -32,6 +32,10 @@ type Record struct {
 	Hash      string     `json:"hash"`
 	Source    Source     `json:"source"`
 	UpdatedAt time.Time  `json:"updatedAt"`
+	// Arrival numbers specs in the order they first came in (the specs
+	// bucket's sequence); an update keeps it. The admission queue orders
+	// specs of equal priority by it, across agent restarts.
+	Arrival uint64 `json:"arrival,omitempty"`
 }
 
 // PutSpec stores r under its spec's name and sets r.UpdatedAt. A spec that
@@ -56,6 +60,9 @@ func (s *Store) PutSpec(r Record) error {
 		if found && old.Source.Kind == SourceFile && r.Source.Kind == SourceAPI {
 			return fmt.Errorf("spec %q is managed by file %s; edit or remove that file: %w",
 				name, old.Source.Path, ErrConflict)
+		}
+		if r.Arrival, err = arrival(b, found, old); err != nil {
+			return err
 		}
 		return put(b, []byte(name), r)
 	})

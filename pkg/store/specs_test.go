@@ -60,6 +60,10 @@ func TestPutSpec(t *testing.T) {
 			}
 			want := tt.put
 			want.UpdatedAt = clk.Now()
+			if got.Arrival == 0 {
+				t.Errorf("GetSpec: no arrival number")
+			}
+			want.Arrival = got.Arrival // arrival_test.go checks its order
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("GetSpec = %+v, want %+v", got, want)
 			}

@@ -101,6 +101,7 @@ spec:
     - {type: volume, source: claude-home, target: /home/node/.claude}
   resources: {memory: "2147483648", cpus: "1.5", pids: 512}
   restartPolicy: Never
+  priority: 5
   activeDeadline: 2h
   ttlAfterFinished: 24h
   healthcheck: {test: [CMD, "true"]}
@@ -334,6 +335,9 @@ func checkPod(t *testing.T, s *spec.Spec, tmpl corev1.PodTemplateSpec, warned ma
 	}
 	if c.StopSignal != "SIGTERM" {
 		mustWarn("spec.stopSignal")
+	}
+	if c.Priority != 0 {
+		mustWarn("spec.priority") // kept as an annotation; Kubernetes wants a PriorityClass
 	}
 	for i := range c.Devices {
 		mustWarn(fmt.Sprintf("spec.devices[%d]", i))
