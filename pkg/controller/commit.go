@@ -163,6 +163,7 @@ func (c *Controller) commit(name string, st *model.Status, h *model.History, exi
 	c.ledger.committed(name, st, h)
 	if st != nil {
 		c.setPhase(name, st.Phase)
+		c.deps.wake(name) // a dependency's status changed: its dependents look again
 	}
 	if c.pub != nil && len(stored) > 0 {
 		c.pub.Publish(stored...)
@@ -196,6 +197,7 @@ func (c *Controller) status(s *step) model.Status {
 		st.ContainerID = o.Container.ID
 		if o.Container.Running() {
 			st.StartedAt = o.Container.StartedAt
+			st.Health = o.Container.Health
 		}
 	}
 	if !a.History.Done {
@@ -213,7 +215,8 @@ func statusEqual(a, b model.Status) bool {
 	}
 	return a.Name == b.Name && a.Phase == b.Phase && a.Message == b.Message && a.SpecHash == b.SpecHash &&
 		a.ContainerID == b.ContainerID && a.StartedAt.Equal(b.StartedAt) && a.NextTryAt.Equal(b.NextTryAt) &&
-		a.Restarts == b.Restarts && a.Conflict == b.Conflict && a.FinishedAt.Equal(b.FinishedAt)
+		a.Restarts == b.Restarts && a.Conflict == b.Conflict && a.FinishedAt.Equal(b.FinishedAt) &&
+		a.Health == b.Health
 }
 
 func historyEqual(a, b model.History) bool {
@@ -228,6 +231,9 @@ func historyEqual(a, b model.History) bool {
 	ea, eb := a.PendingExit, b.PendingExit
 	if (ea == nil) != (eb == nil) || (ea != nil && (ea.ContainerID != eb.ContainerID || !ea.StartedAt.Equal(eb.StartedAt) ||
 		ea.Reason != eb.Reason || ea.OOMKilled != eb.OOMKilled)) {
+		return false
+	}
+	if ra, rb := a.Rollout, b.Rollout; (ra == nil) != (rb == nil) || (ra != nil && !rolloutEqual(*ra, *rb)) {
 		return false
 	}
 	return a.SpecHash == b.SpecHash && a.Attempts == b.Attempts && a.Restarts == b.Restarts &&

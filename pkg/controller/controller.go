@@ -87,6 +87,7 @@ type Controller struct {
 	notes  *notes
 	pulls  *pulls
 	ledger *ledger
+	deps   *dependents
 
 	mu        sync.Mutex
 	waiters   map[string]context.CancelFunc // container id -> its Wait
@@ -145,6 +146,7 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 		changedAt: map[string]time.Time{},
 		phases:    map[string]model.Phase{},
 	}
+	c.deps = newDependents(c.Enqueue)
 	c.pulls = newPulls(rt, opts.Pulls, c.m, c.log, &c.wg, c.Enqueue)
 	c.queue.OnAdd = func(string) { c.m.QueueAdds.Inc() }
 	c.queue.OnGet = func(wait time.Duration) { c.m.QueueWait.Observe(wait.Seconds()) }

@@ -58,6 +58,9 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		labels[labelDefinition] = d.Hash
 	}
 	cname := ContainerName(name)
+	if s.a.Kind == ActCreateNext {
+		cname = NextName(name) // start-first: beside the old container (rollout.go)
+	}
 	id, err := c.rt.Create(ctx, docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds})
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrConflict) {
@@ -72,7 +75,11 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 	}
 	c.m.ContainerOperations.WithLabelValues("create").Inc()
 	ct := &docker.Container{ID: id, Name: cname, Image: ps.Image, Labels: labels, State: "created"}
-	s.o = Observed{Container: ct}
+	if s.a.Kind == ActCreateNext {
+		s.o.Next = ct
+	} else {
+		s.o = Observed{Container: ct}
+	}
 	if err := c.commitState(s, nil, c.event(name, model.EventNormal, "Created", "Created container %s", short(id))); err != nil {
 		return true, err
 	}

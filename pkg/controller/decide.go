@@ -30,6 +30,8 @@ type Desired struct {
 	SecretErr string
 	// secrets holds what was read, for create.
 	secrets *secretValues
+	// Deps are the observed states of the spec's dependsOn (depends.go).
+	Deps []DepFact
 }
 
 // Label is the spec-hash label a container of d carries.
@@ -89,6 +91,10 @@ type Observed struct {
 	CreateFailed *Failure
 	// Stopping says a stop the agent issued for Container is under way.
 	Stopping bool
+	// Next is the start-first replacement of Container (rollout.go), nil
+	// when there is none; NextStopping says a stop of it is under way.
+	Next         *docker.Container
+	NextStopping bool
 }
 
 // Failure is a reason (an event reason, e.g. SecretUnavailable) and its
@@ -122,6 +128,9 @@ func (a Action) why() string {
 }
 
 func (k ActionKind) String() string {
+	if s, ok := rolloutKinds[k]; ok {
+		return s
+	}
 	return [...]string{"None", "Inspect", "RecordExit", "Stop", "Remove", "RemoveStray",
 		"Create", "Start", "Forget", "Expire"}[k]
 }
@@ -177,8 +186,10 @@ func refused(a Action, d Desired, o Observed, h model.History) Action {
 	switch a.Kind {
 	case ActInspect, ActRemoveStray, ActExpire:
 		return a
-	case ActCreate, ActStart, ActRemove:
+	case ActCreate, ActStart, ActRemove, ActCreateNext, ActStartNext, ActPromote:
 		a = Action{Kind: ActNone, History: a.History}
+	case ActNextFailed, ActStopNext, ActRemoveNext:
+		return a
 	case ActStop:
 		if a.Cause == model.StopReplaced || a.Cause == model.StopUnhealthy {
 			hist := a.History
@@ -222,6 +233,9 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 		// known of the runs so far still stands.
 		h = model.History{SpecHash: d.Hash, LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt,
 			ExitRecorded: h.ExitRecorded, Stop: h.Stop, PendingExit: h.PendingExit}
+	}
+	if a, ok := decideNext(d, o, h); ok {
+		return a
 	}
 	if h.PendingExit != nil {
 		if a, ok := decidePending(d, o, h, now); ok {
@@ -298,6 +312,9 @@ func decideAbsent(d Desired, o Observed, h model.History, now time.Time) Action 
 	case d.SecretErr != "":
 		return fail(Failure{Reason: "SecretUnavailable", Message: d.SecretErr})
 	}
+	if a, ok := waitForDependencies(d, h); ok {
+		return a
+	}
 	return Action{Kind: ActCreate, Phase: model.PhasePending, History: h, Why: "the spec has no container"}
 }
 
@@ -320,7 +337,11 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 	case d.Spec == nil:
 		return stop(model.StopDeleted, "spec deleted")
 	case !d.current(&c):
-		return stop(model.StopReplaced, "spec changed")
+		return replace(d, o, h, now, stop) // by the spec's update strategy
+	case o.Next != nil:
+		// A replacement of what is running (the spec changed back): not needed.
+		return Action{Kind: ActRemoveNext, ContainerID: o.Next.ID, Phase: model.PhaseRunning, History: h,
+			Why: "start-first: the running container matches the spec again"}
 	case h.Stop != nil && h.Stop.ContainerID == c.ID:
 		// A stop we issued did not finish (the agent may have died in it): finish it.
 		return stop(h.Stop.Cause, "finishing an interrupted stop")

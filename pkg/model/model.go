@@ -21,11 +21,14 @@ const (
 	// PhaseImagePullBackOff is a spec whose image failed to pull, waiting
 	// for its next try (kubelet's name).
 	PhaseImagePullBackOff Phase = "ImagePullBackOff"
+	// PhaseWaiting is a spec whose dependsOn does not hold yet: it is not
+	// started until it does.
+	PhaseWaiting Phase = "Waiting"
 )
 
 // Phases lists every phase, for metrics that pre-create their labels.
 var Phases = []Phase{PhasePending, PhaseRunning, PhaseBackoff, PhaseSucceeded, PhaseFailed, PhaseError,
-	PhaseImagePullBackOff, PhaseRefused}
+	PhaseImagePullBackOff, PhaseRefused, PhaseWaiting}
 
 // ExitReason says why a container ended. The set is fixed so it can be a
 // metric label.
@@ -76,6 +79,9 @@ type Status struct {
 	SpecHash    string    `json:"specHash,omitempty"`
 	ContainerID string    `json:"containerID,omitempty"`
 	StartedAt   time.Time `json:"startedAt,omitempty"`
+	// Health is the running container's healthcheck status (starting,
+	// healthy, unhealthy), empty without a healthcheck.
+	Health string `json:"health,omitempty"`
 	// NextTryAt is when a spec in Backoff is started again.
 	NextTryAt time.Time `json:"nextTryAt,omitempty"`
 	Restarts  int       `json:"restarts"`
@@ -121,6 +127,22 @@ type History struct {
 	// The ledger record is completed from it (the OOM notice, the log
 	// tail up to FinishedAt), by this agent or the next one.
 	PendingExit *ContainerExit `json:"pendingExit,omitempty"`
+	// Rollout is the last failed start-first replacement, so that the
+	// same definition is not tried again in a tight loop.
+	Rollout *RolloutFailure `json:"rollout,omitempty"`
+}
+
+// RolloutFailure records start-first replacements of one definition
+// that failed: the old container kept running.
+type RolloutFailure struct {
+	// Want is the spec-hash label the failed replacements carried.
+	Want string `json:"want"`
+	// ContainerID is the last failed replacement: once recorded, it is
+	// only stopped and removed.
+	ContainerID string    `json:"containerID"`
+	Failures    int       `json:"failures"`
+	NextTryAt   time.Time `json:"nextTryAt"`
+	Message     string    `json:"message"`
 }
 
 // PullBackoff records consecutive failed pulls of one image.

@@ -87,6 +87,9 @@ type ContainerSpec struct {
 	// TTLAfterFinished deletes a finished job's spec that long after it
 	// ended (zero: kept). Its ledger records stay.
 	TTLAfterFinished Duration `yaml:"ttlAfterFinished,omitempty" json:"ttlAfterFinished,omitempty"`
+	// UpdateStrategy and DependsOn: see rollout.go.
+	UpdateStrategy *UpdateStrategy `yaml:"updateStrategy,omitempty" json:"updateStrategy,omitempty"`
+	DependsOn      []Dependency    `yaml:"dependsOn,omitempty" json:"dependsOn,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.

@@ -32,6 +32,10 @@ type Record struct {
 	Hash      string     `json:"hash"`
 	Source    Source     `json:"source"`
 	UpdatedAt time.Time  `json:"updatedAt"`
+	// RestartedAt is the last restart request (`reconciler restart`, see
+	// RequestRestart); a new definition keeps it, as kubectl apply keeps
+	// rollout restart's annotation.
+	RestartedAt time.Time `json:"restartedAt,omitzero"`
 }
 
 // PutSpec stores r under its spec's name and sets r.UpdatedAt. A spec that
@@ -56,6 +60,9 @@ func (s *Store) PutSpec(r Record) error {
 		if found && old.Source.Kind == SourceFile && r.Source.Kind == SourceAPI {
 			return fmt.Errorf("spec %q is managed by file %s; edit or remove that file: %w",
 				name, old.Source.Path, ErrConflict)
+		}
+		if found && r.RestartedAt.IsZero() {
+			r.RestartedAt = old.RestartedAt
 		}
 		return put(b, []byte(name), r)
 	})

@@ -1,0 +1,28 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/reconciler/reconciler/pkg/model"
+)
+
+// restartWant mixes a restart request (`reconciler restart`, stored as the
+// spec record's RestartedAt) into the spec-hash label a container must
+// carry, as kubectl rollout restart puts a restartedAt annotation into
+// the pod template: the running container no longer matches, and is
+// replaced by the spec's update strategy, level-triggered like any other
+// change. Without a request the label is want itself.
+func restartWant(want string, at time.Time) string {
+	if at.IsZero() {
+		return want
+	}
+	sum := sha256.Sum256([]byte(want + "\x00restartedAt=" + at.UTC().Format(time.RFC3339Nano)))
+	return hex.EncodeToString(sum[:8])
+}
+
+func rolloutEqual(a, b model.RolloutFailure) bool {
+	return a.Want == b.Want && a.ContainerID == b.ContainerID && a.Failures == b.Failures &&
+		a.NextTryAt.Equal(b.NextTryAt) && a.Message == b.Message
+}
