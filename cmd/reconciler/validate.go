@@ -24,7 +24,7 @@ func validateCmd() *cobra.Command {
 				policy = p
 			}
 			bad := 0
-			var all []*spec.Spec // the good files' specs, checked together below
+			var all []*spec.Spec         // the good files' specs, checked together below
 			owner := map[string]string{} // spec name -> the first file defining it
 			for _, f := range args {
 				specs, err := readSpecFile(f, policy)

@@ -27,7 +27,9 @@ func TestValidateRollout(t *testing.T) {
 		}, "spec.ports[0].hostPort: 8080 is a fixed host port, which updateStrategy StartFirst cannot use: the new container starts while the old one still holds the port"},
 		{"unknown type", func(s *Spec) { s.Spec.UpdateStrategy = &UpdateStrategy{Type: "Rolling"} }, `spec.updateStrategy.type: "Rolling" is not one of StopFirst, StartFirst`},
 		{"negative minReady", func(s *Spec) { s.Spec.UpdateStrategy = &UpdateStrategy{MinReady: Duration{-1}} }, "spec.updateStrategy.minReady: -1ns is negative"},
-		{"dependsOn", func(s *Spec) { s.Spec.DependsOn = []Dependency{{Name: "db", Condition: DependsHealthy}, {Name: "migrate", Condition: DependsSucceeded}} }, ""},
+		{"dependsOn", func(s *Spec) {
+			s.Spec.DependsOn = []Dependency{{Name: "db", Condition: DependsHealthy}, {Name: "migrate", Condition: DependsSucceeded}}
+		}, ""},
 		{"dependsOn without a name", func(s *Spec) { s.Spec.DependsOn = []Dependency{{}} }, "spec.dependsOn[0].name: required"},
 		{"dependsOn on itself", func(s *Spec) { s.Spec.DependsOn = []Dependency{{Name: "web"}} }, "dependsOn cycle: web -> web"},
 		{"dependsOn twice", func(s *Spec) { s.Spec.DependsOn = []Dependency{{Name: "db"}, {Name: "db"}} }, `spec.dependsOn[1].name: "db" is listed twice`},
