@@ -148,6 +148,7 @@ func (s *server) routes() []route {
 		{"GET", "/v1/specs/{name}/logs", named(s.logs)},
 		{"POST", "/v1/specs/{name}/exec", named(s.exec)},
 		{"GET", "/v1/specs/{name}/inspect", named(s.inspect)},
+		{"POST", "/v1/specs/{name}/restart", named(s.restart)},
 	}
 }
 

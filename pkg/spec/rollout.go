@@ -220,3 +220,7 @@ func FindCycle(specs []*Spec) []string {
 	out := append(slices.Clone(found[least:]), found[:least]...)
 	return append(out, out[0])
 }
+
+// Locate fills in the file and line of errors about s from where s was
+// decoded, by each error's field path.
+func (s *Spec) Locate(errs ErrorList) ErrorList { return s.locate(errs) }
