@@ -82,7 +82,7 @@ func replace(d Desired, o Observed, h model.History, now time.Time, stop func(mo
 		}
 		return Action{Kind: ActCreateNext, Phase: model.PhaseRunning, History: h,
 			Message: "starting the replacement beside the old container",
-			Why:     "spec changed; updateStrategy StartFirst starts the new container first"}
+			Why:     "the running container does not match the spec (changed, or a restart was requested); updateStrategy StartFirst starts the new container first"}
 	case n.State == "created" && n.Error == "":
 		return Action{Kind: ActStartNext, ContainerID: n.ID, Phase: model.PhaseRunning, History: h,
 			Message: "starting the replacement beside the old container", Why: "replacement created but not started"}

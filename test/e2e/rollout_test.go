@@ -81,9 +81,11 @@ func canonical(ctx context.Context, name string) func() (string, error) {
 	}
 }
 
-// healthcheckOn is a healthcheck passing once file exists in the container.
+// healthcheckOn is a healthcheck passing once file exists in the
+// container. Its long start period keeps a container without the file
+// "starting" rather than unhealthy (which the agent would restart).
 func healthcheckOn(file string) string {
-	return fmt.Sprintf("healthcheck: {test: [CMD, /box, health, --file, %s], interval: 1s, timeout: 1s, retries: 1}", file)
+	return fmt.Sprintf("healthcheck: {test: [CMD, /box, health, --file, %s], interval: 1s, timeout: 1s, retries: 1, startPeriod: 1h}", file)
 }
 
 var _ = Describe("start-first and dependencies", func() {
