@@ -74,6 +74,14 @@ func replace(d Desired, o Observed, h model.History, now time.Time, stop func(mo
 		return Action{Kind: ActNone, Phase: model.PhaseRunning, Message: msg, RequeueAfter: wait, History: h}
 	}
 	switch {
+	case n == nil && (o.CreateFailed != nil || o.NameHeld != ""):
+		f := Failure{Reason: "NameConflict", Message: fmt.Sprintf("a container not managed by this agent holds the name %s; remove or rename it", o.NameHeld)}
+		if o.CreateFailed != nil {
+			f = *o.CreateFailed
+		}
+		a := running(fmt.Sprintf("start-first replacement cannot be created: %s; the old container keeps running", f.Message), 0)
+		a.Failed = &f
+		return a
 	case n == nil:
 		if r := h.Rollout; r != nil && r.Want == d.Label() && now.Before(r.NextTryAt) {
 			wait := r.NextTryAt.Sub(now)

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +82,8 @@ func TestDecideStartFirst(t *testing.T) {
 			Observed{Container: running}, model.History{SpecHash: d.Hash, Rollout: &model.RolloutFailure{Want: d.Label(), ContainerID: "n1", Failures: 1, NextTryAt: t0.Add(time.Second), Message: "boom"}}, ActNone, "next try in 1s"},
 		{"after the back-off, it is tried again", d,
 			Observed{Container: running}, model.History{SpecHash: d.Hash, Rollout: &model.RolloutFailure{Want: d.Label(), ContainerID: "n1", Failures: 1, NextTryAt: t0}}, ActCreateNext, ""},
+		{"replacement cannot be created: said so, the old one runs", d,
+			Observed{Container: running, CreateFailed: &Failure{Reason: "ErrImageNeverPull", Message: "image x is not present"}}, h, ActNone, "cannot be created: image x is not present"},
 		{"old one stopping: wait", d,
 			Observed{Container: running, Stopping: true, Next: next(d, "running", started(time.Minute))}, h, ActNone, "stopping"},
 		{"old one gone: the replacement takes the canonical name", d,
@@ -208,5 +212,138 @@ func TestDecideDependencies(t *testing.T) {
 	d := withDeps(DepFact{Name: "db", Condition: spec.DependsStarted, Exists: true, Phase: model.PhaseFailed})
 	if a := decide(d, Observed{Container: ctr(d, "running")}, model.History{SpecHash: d.Hash}, t0); a.Kind != ActNone || a.Phase != model.PhaseRunning {
 		t.Errorf("running dependent: %v %v, want left running", a.Kind, a.Phase)
+	}
+}
+
+func (f *fakeRuntime) Rename(_ context.Context, id, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("rename")
+	if o := f.byName(name); o != nil && o.ID != id {
+		return fmt.Errorf("name %s: %w", name, docker.ErrConflict)
+	}
+	f.containers[id].Name = name
+	return nil
+}
+
+// TestReconcileStartFirst drives a whole start-first replacement through
+// Reconcile, with an agent restart in the middle of it.
+func TestReconcileStartFirst(t *testing.T) {
+	h := newHarness(t)
+	version := func(args string) func(*spec.ContainerSpec) {
+		return func(c *spec.ContainerSpec) {
+			c.Args = []string{args}
+			c.UpdateStrategy = &spec.UpdateStrategy{Type: spec.StartFirst, MinReady: spec.Duration{Duration: 5 * time.Second}}
+		}
+	}
+	h.putSpec("web", version("tick"))
+	h.reconcile("web")
+	old := h.rt.byName("reconciler-web")
+	if old == nil || old.State != "running" {
+		t.Fatalf("first version: %v", h.rt.calls)
+	}
+
+	h.putSpec("web", version("sleep"))
+	res := h.reconcile("web")
+	next := h.rt.byName("reconciler-web-next")
+	if next == nil || next.State != "running" || old.State != "running" || h.rt.count("stop") != 0 {
+		t.Fatalf("after the change: next %+v, old %s, calls %v: want both running", next, old.State, h.rt.calls)
+	}
+	if res.RequeueAfter != 5*time.Second {
+		t.Errorf("requeue after %s, want minReady 5s: the wait holds no worker", res.RequeueAfter)
+	}
+	st := h.status("web")
+	if st.Phase != model.PhaseRunning || st.ContainerID != old.ID || !strings.Contains(st.Message, "minReady") {
+		t.Fatalf("status while the replacement warms up: %+v", st)
+	}
+
+	// The agent restarts here: a new controller finds the replacement.
+	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }})
+	h.now = h.now.Add(2 * time.Second)
+	h.reconcile("web")
+	if h.rt.count("create") != 2 || h.rt.count("stop") != 0 {
+		t.Fatalf("restarted agent before minReady: %v, want no new create, no stop", h.rt.calls)
+	}
+	h.now = h.now.Add(3 * time.Second)
+	h.reconcile("web") // ready: the old one is stopped
+	h.reconcile("web") // its exit recorded, removed, the replacement renamed
+	if h.rt.containers[old.ID] != nil || next.Name != "reconciler-web" || next.State != "running" || len(h.rt.containers) != 1 {
+		t.Fatalf("after the rollout: %d containers, next named %s: calls %v", len(h.rt.containers), next.Name, h.rt.ops())
+	}
+	// The daemon's calls, in turn: the second start (the replacement's)
+	// comes before the only stop (the old one's), and the rename after.
+	var starts, stop, rename []int
+	for i, op := range h.rt.ops() {
+		switch op {
+		case "start":
+			starts = append(starts, i)
+		case "stop":
+			stop = append(stop, i)
+		case "rename":
+			rename = append(rename, i)
+		}
+	}
+	if len(starts) != 2 || len(stop) != 1 || len(rename) != 1 || starts[1] > stop[0] || rename[0] < stop[0] {
+		t.Fatalf("calls %v: want the replacement started before the old one stopped, renamed after", h.rt.ops())
+	}
+	exits, _ := h.st.Exits("web", 0)
+	if len(exits) != 1 || exits[0].ContainerID != old.ID || exits[0].Reason != model.ReasonStoppedByAgent {
+		t.Fatalf("exits %+v, want the old one's, stopped by the agent", exits)
+	}
+	if st := h.status("web"); st.Phase != model.PhaseRunning || st.ContainerID != next.ID {
+		t.Fatalf("status after: %+v", st)
+	}
+	h.now = h.now.Add(time.Minute)
+	before := h.rt.changes()
+	h.reconcile("web")
+	if h.rt.changes() != before {
+		t.Fatalf("a settled rollout touched the daemon again: %v", h.rt.ops()[before:])
+	}
+
+	// A restart request replaces it again, by the same strategy.
+	if _, err := h.st.RequestRestart("web", h.now); err != nil {
+		t.Fatal(err)
+	}
+	h.reconcile("web")
+	if n := h.rt.byName("reconciler-web-next"); n == nil || n.State != "running" || next.State != "running" {
+		t.Fatalf("after a restart request: %v", h.rt.ops())
+	}
+}
+
+func TestReconcileDependsOnWakesDependents(t *testing.T) {
+	h := newHarness(t)
+	h.putSpec("db", func(c *spec.ContainerSpec) { c.Healthcheck = &spec.Healthcheck{Test: []string{"CMD", "true"}} })
+	h.putSpec("app", func(c *spec.ContainerSpec) {
+		c.DependsOn = []spec.Dependency{{Name: "db", Condition: spec.DependsHealthy}}
+	})
+	h.reconcile("app")
+	if st := h.status("app"); st.Phase != model.PhaseWaiting || !strings.Contains(st.Message, `"db" to be Healthy (it has no status yet)`) {
+		t.Fatalf("app before db: %+v", st)
+	}
+	h.reconcile("db")
+	h.reconcile("app")
+	if st := h.status("app"); st.Phase != model.PhaseWaiting || h.rt.byName("reconciler-app") != nil {
+		t.Fatalf("app while db is not healthy: %+v", st)
+	}
+	for h.c.queue.Len() > 0 { // drain what the status changes woke
+		n, _ := h.c.queue.Get()
+		h.c.queue.Done(n)
+	}
+	h.rt.mu.Lock()
+	h.rt.byName("reconciler-db").Health = "healthy"
+	h.rt.mu.Unlock()
+	h.reconcile("db")
+	if st := h.status("db"); st.Health != "healthy" {
+		t.Fatalf("db status %+v, want its health recorded", st)
+	}
+	if h.c.queue.Len() != 1 {
+		t.Fatalf("queue holds %d names, want app woken by db's status change", h.c.queue.Len())
+	}
+	if n, _ := h.c.queue.Get(); n != "app" {
+		t.Fatalf("woken %q, want app", n)
+	}
+	h.reconcile("app")
+	if st := h.status("app"); st.Phase != model.PhaseRunning {
+		t.Fatalf("app once db is healthy: %+v", st)
 	}
 }
