@@ -32,6 +32,8 @@ type Desired struct {
 	secrets *secretValues
 	// Deps are the observed states of the spec's dependsOn (depends.go).
 	Deps []DepFact
+	// RestartedAt is the spec's last restart request (restart.go).
+	RestartedAt time.Time
 }
 
 // Label is the spec-hash label a container of d carries.
@@ -228,10 +230,10 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 		return Action{Kind: ActRemoveStray, ContainerID: s.ID, Grace: grace(d, &s), History: h,
 			Message: fmt.Sprintf("removing stray container %s", s.Name)}
 	}
-	if d.Spec != nil && h.SpecHash != d.Hash {
-		// Past failures do not count against a new definition; what is
-		// known of the runs so far still stands.
-		h = model.History{SpecHash: d.Hash, LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt,
+	if d.Spec != nil && h.SpecHash != d.generation() {
+		// Past failures do not count against a new definition (or a
+		// restart request); what is known of the runs so far still stands.
+		h = model.History{SpecHash: d.generation(), LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt,
 			ExitRecorded: h.ExitRecorded, Stop: h.Stop, PendingExit: h.PendingExit}
 	}
 	if a, ok := decideNext(d, o, h); ok {

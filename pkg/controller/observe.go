@@ -27,7 +27,7 @@ func (c *Controller) desired(name string) (Desired, error) {
 		}
 	}
 	d = c.withSecrets(d)
-	d.Want = restartWant(d.Label(), r.RestartedAt) // `reconciler restart` (restart.go)
+	d.Want, d.RestartedAt = restartWant(d.Label(), r.RestartedAt), r.RestartedAt // `reconciler restart` (restart.go)
 	d.Deps = c.dependencyFacts(name, r.Spec)
 	return d, nil
 }

@@ -22,6 +22,13 @@ func restartWant(want string, at time.Time) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// generation names what a spec's restart history counts against: its
+// definition, and its last restart request, so that a restart starts
+// afresh (a finished job runs again, a spec failed after maxRestarts
+// tries again), as kubectl rollout restart makes new pods. Without a
+// request it is the spec hash, as before restart requests existed.
+func (d Desired) generation() string { return restartWant(d.Hash, d.RestartedAt) }
+
 func rolloutEqual(a, b model.RolloutFailure) bool {
 	return a.Want == b.Want && a.ContainerID == b.ContainerID && a.Failures == b.Failures &&
 		a.NextTryAt.Equal(b.NextTryAt) && a.Message == b.Message

@@ -347,3 +347,25 @@ func TestReconcileDependsOnWakesDependents(t *testing.T) {
 		t.Fatalf("app once db is healthy: %+v", st)
 	}
 }
+
+func TestRestartRunsAFinishedJobAgain(t *testing.T) {
+	h := newHarness(t)
+	h.put("job", spec.RestartNever, "exit")
+	h.reconcile("job")
+	h.now = h.now.Add(time.Second)
+	h.rt.exit("reconciler-job", 0)
+	h.reconcile("job")
+	if st := h.status("job"); st.Phase != model.PhaseSucceeded || h.rt.count("start") != 1 {
+		t.Fatalf("before the restart: %+v, %v", st, h.rt.calls)
+	}
+	if _, err := h.st.RequestRestart("job", h.now); err != nil {
+		t.Fatal(err)
+	}
+	h.reconcile("job")
+	if h.rt.count("start") != 2 || h.rt.count("create") != 2 {
+		t.Fatalf("after the restart: %v, want a fresh container run", h.rt.calls)
+	}
+	if st := h.status("job"); st.Phase != model.PhaseRunning {
+		t.Fatalf("after the restart: %+v", st)
+	}
+}
