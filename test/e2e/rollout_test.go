@@ -158,17 +158,45 @@ var _ = Describe("start-first and dependencies", func() {
 			}
 			return reasons
 		}).WithTimeout(rollout).Should(ContainElement("RolloutFailed"))
+		var failed model.ContainerExit
 		Eventually(func() []model.ContainerExit { return a.Exits(ctx, web) }).WithTimeout(converge).
-			Should(ContainElement(And(HaveField("ExitCode", 1), Not(HaveField("ContainerID", oldID)))),
+			Should(ContainElement(And(HaveField("ExitCode", 1), Not(HaveField("ContainerID", oldID))), &failed),
 				"the failed replacement's exit is in the ledger")
 		Eventually(func() (string, error) { st, err := a.Status(ctx, web); return st.Message, err }).WithTimeout(converge).
 			Should(ContainSubstring("the old container keeps running"))
-		Eventually(func() int { return len(containers(ctx, web)) }).WithTimeout(converge).Should(Equal(1),
-			"the failed replacement is removed")
-		Expect(canonical(ctx, web)()).To(Equal(oldID), "the old container still runs")
+		Eventually(func() error { _, err := dcli.ContainerInspect(ctx, failed.ContainerID); return err }).WithTimeout(converge).
+			Should(MatchError(ContainSubstring("No such container")), "the failed replacement is removed")
+
+		By("retrying the failed definition only after a growing back-off, the old container running throughout")
+		nextName := "reconciler-" + web + "-next"
+		attempts := func() (creates, dies []int64) {
+			for _, e := range specEvents(ctx, web, since) {
+				if e.name != nextName {
+					continue
+				}
+				switch e.action {
+				case "create":
+					creates = append(creates, e.at)
+				case "die":
+					dies = append(dies, e.at)
+				}
+			}
+			return creates, dies
+		}
+		// Three tries: the first, then after 1s and 2s of back-off.
+		Eventually(func() int { c, d := attempts(); return min(len(c), len(d)+1) }).WithTimeout(rollout + 3*time.Second).
+			Should(BeNumerically(">=", 3))
+		creates, dies := attempts()
+		Expect(time.Duration(creates[1]-dies[0])).To(BeNumerically(">=", time.Second), "the second try waits 1s after the first failed")
+		Expect(time.Duration(creates[2]-dies[1])).To(BeNumerically(">=", 2*time.Second), "the third try waits 2s after the second failed")
+		in, err := dcli.ContainerInspect(ctx, oldID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(in.State.Running).To(BeTrue(), "the old container still runs")
+		Expect(in.Name).To(Equal("/reconciler-"+web), "under the canonical name")
 		st, err := a.Status(ctx, web)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(st.Phase).To(Equal(model.PhaseRunning))
+		Expect(st.ContainerID).To(Equal(oldID))
 		for _, e := range specEvents(ctx, web, since) {
 			if e.id == oldID {
 				Expect(e.action).NotTo(BeElementOf("kill", "die", "stop"), "the old container was stopped: %v", e)
