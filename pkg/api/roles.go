@@ -55,17 +55,19 @@ type access struct {
 // NewHandler) to what it needs. A route missing here is admin-only, and
 // TestEveryRouteHasAnAccessEntry fails until it is given one.
 var routeAccess = map[string]access{
-	"GET /v1/version":               {verb: "version", role: RoleView},
-	"GET /v1/errors":                {verb: "get", role: RoleView},
-	"GET /v1/events":                {verb: "events", role: RoleView, streams: true},
-	"GET /v1/specs":                 {verb: "get", role: RoleView},
-	"GET /v1/specs/{name}":          {verb: "get", role: RoleView},
-	"GET /v1/specs/{name}/exits":    {verb: "exits", role: RoleView},
-	"GET /v1/specs/{name}/logs":     {verb: "logs", role: RoleView, streams: true},
-	"POST /v1/specs":                {verb: "apply", role: RoleEdit}, // also `run`
-	"DELETE /v1/specs/{name}":       {verb: "delete", role: RoleEdit},
-	"POST /v1/specs/{name}/exec":    {verb: "exec", role: RoleExec, streams: true},
-	"GET /v1/specs/{name}/inspect":  {verb: "inspect", role: RoleExec}, // shows the environment, secrets included
+	"GET /v1/version":              {verb: "version", role: RoleView},
+	"GET /v1/errors":               {verb: "get", role: RoleView},
+	"GET /v1/events":               {verb: "events", role: RoleView, streams: true},
+	"GET /v1/specs":                {verb: "get", role: RoleView},
+	"GET /v1/specs/{name}":         {verb: "get", role: RoleView},
+	"GET /v1/specs/{name}/exits":   {verb: "exits", role: RoleView},
+	"GET /v1/specs/{name}/logs":    {verb: "logs", role: RoleView, streams: true},
+	"POST /v1/specs":               {verb: "apply", role: RoleEdit}, // also `run`
+	"DELETE /v1/specs/{name}":      {verb: "delete", role: RoleEdit},
+	"POST /v1/specs/{name}/exec":   {verb: "exec", role: RoleExec, streams: true},
+	"GET /v1/specs/{name}/inspect": {verb: "inspect", role: RoleExec}, // shows the environment, secrets included
+
+	// rollout.go
 	"POST /v1/specs/{name}/restart": {verb: "restart", role: RoleEdit},
 }
 
