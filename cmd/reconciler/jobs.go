@@ -313,7 +313,7 @@ when --timeout passes.`,
 	}
 	c := addConnFlags(cmd)
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long, with exit code 124 (1 with --for) (default: wait for ever)")
-	forCond := cmd.Flags().String("for", "", "wait for a condition instead: running, healthy, succeeded or deleted (rollout.go)")
+	forCond := cmd.Flags().String("for", "", "wait for a condition instead: running, healthy, succeeded or deleted")
 	cmd.RunE = c.run(func(ctx context.Context, cl *api.Client, cmd *cobra.Command, args []string) error {
 		name := args[0]
 		if *forCond != "" {

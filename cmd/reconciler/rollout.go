@@ -59,8 +59,11 @@ var waitConditions = map[string]func(v api.SpecView) bool{
 	"succeeded": func(v api.SpecView) bool { return current(v) && v.Status.Phase == model.PhaseSucceeded },
 }
 
-// current says the status is of the spec's current definition.
-func current(v api.SpecView) bool { return v.Status != nil && v.Status.SpecHash == v.Hash }
+// current says the status is of the spec's current definition, and its
+// container too (not one being replaced).
+func current(v api.SpecView) bool {
+	return v.Status != nil && v.Status.SpecHash == v.Hash && !v.Status.Updating
+}
 
 // waitFor is `wait NAME --for=COND`: it polls until the condition holds
 // (exit 0) or the timeout passes (exit 1, with what was seen last), as
@@ -91,6 +94,9 @@ func waitFor(ctx context.Context, cl *api.Client, cmd *cobra.Command, name, cond
 		last = phaseOf(v)
 		if v.Status != nil && v.Status.Health != "" {
 			last += " (health " + v.Status.Health + ")"
+		}
+		if v.Status != nil && v.Status.Updating {
+			last += "; its container is being replaced"
 		}
 		return check(v), nil
 	})

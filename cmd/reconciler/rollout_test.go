@@ -19,12 +19,19 @@ func TestWaitForConditions(t *testing.T) {
 	}
 	a.commit(t, model.Status{Name: "db", Phase: model.PhaseRunning, SpecHash: rec.Hash, Health: "starting"}, nil)
 
+	// Running, but its container is being replaced: not yet.
+	a.commit(t, model.Status{Name: "db", Phase: model.PhaseRunning, SpecHash: rec.Hash, Updating: true}, nil)
+	_, errOut, err := a.reconciler("wait", "db", "--for=running", "--timeout", "30ms")
+	if exitCodeOf(err) != 1 || !strings.Contains(errOut, "its container is being replaced") {
+		t.Errorf("--for=running while updating: code %d, stderr %q", exitCodeOf(err), errOut)
+	}
+	a.commit(t, model.Status{Name: "db", Phase: model.PhaseRunning, SpecHash: rec.Hash, Health: "starting"}, nil)
 	out, _, err := a.reconciler("wait", "db", "--for=running", "--timeout", "5s")
 	if err != nil || out != "db condition met (running)\n" {
 		t.Errorf("--for=running: %q %v", out, err)
 	}
 	// Not healthy yet: exit 1 at the timeout, saying what was seen.
-	_, errOut, err := a.reconciler("wait", "db", "--for=healthy", "--timeout", "50ms")
+	_, errOut, err = a.reconciler("wait", "db", "--for=healthy", "--timeout", "50ms")
 	if exitCodeOf(err) != 1 || !strings.Contains(errOut, "timed out after 50ms waiting for db to be healthy: phase Running (health starting)") {
 		t.Errorf("--for=healthy, starting: code %d, stderr %q", exitCodeOf(err), errOut)
 	}

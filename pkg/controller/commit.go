@@ -199,6 +199,7 @@ func (c *Controller) status(s *step) model.Status {
 			st.StartedAt = o.Container.StartedAt
 			st.Health = o.Container.Health
 		}
+		st.Updating = s.d.Spec != nil && !s.d.current(o.Container)
 	}
 	if !a.History.Done {
 		st.FinishedAt = time.Time{}
@@ -216,7 +217,7 @@ func statusEqual(a, b model.Status) bool {
 	return a.Name == b.Name && a.Phase == b.Phase && a.Message == b.Message && a.SpecHash == b.SpecHash &&
 		a.ContainerID == b.ContainerID && a.StartedAt.Equal(b.StartedAt) && a.NextTryAt.Equal(b.NextTryAt) &&
 		a.Restarts == b.Restarts && a.Conflict == b.Conflict && a.FinishedAt.Equal(b.FinishedAt) &&
-		a.Health == b.Health
+		a.Health == b.Health && a.Updating == b.Updating
 }
 
 func historyEqual(a, b model.History) bool {

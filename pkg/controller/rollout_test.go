@@ -253,7 +253,7 @@ func TestReconcileStartFirst(t *testing.T) {
 		t.Errorf("requeue after %s, want minReady 5s: the wait holds no worker", res.RequeueAfter)
 	}
 	st := h.status("web")
-	if st.Phase != model.PhaseRunning || st.ContainerID != old.ID || !strings.Contains(st.Message, "minReady") {
+	if st.Phase != model.PhaseRunning || st.ContainerID != old.ID || !strings.Contains(st.Message, "minReady") || !st.Updating {
 		t.Fatalf("status while the replacement warms up: %+v", st)
 	}
 
@@ -290,7 +290,7 @@ func TestReconcileStartFirst(t *testing.T) {
 	if len(exits) != 1 || exits[0].ContainerID != old.ID || exits[0].Reason != model.ReasonStoppedByAgent {
 		t.Fatalf("exits %+v, want the old one's, stopped by the agent", exits)
 	}
-	if st := h.status("web"); st.Phase != model.PhaseRunning || st.ContainerID != next.ID {
+	if st := h.status("web"); st.Phase != model.PhaseRunning || st.ContainerID != next.ID || st.Updating {
 		t.Fatalf("status after: %+v", st)
 	}
 	h.now = h.now.Add(time.Minute)

@@ -82,6 +82,9 @@ type Status struct {
 	// Health is the running container's healthcheck status (starting,
 	// healthy, unhealthy), empty without a healthcheck.
 	Health string `json:"health,omitempty"`
+	// Updating says the container is not (yet) of the desired definition
+	// (a changed spec, or a restart asked for): it is being replaced.
+	Updating bool `json:"updating,omitempty"`
 	// NextTryAt is when a spec in Backoff is started again.
 	NextTryAt time.Time `json:"nextTryAt,omitempty"`
 	Restarts  int       `json:"restarts"`

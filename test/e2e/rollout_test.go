@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"time"
 
 	"github.com/docker/docker/api/types/events"
@@ -81,6 +84,29 @@ func canonical(ctx context.Context, name string) func() (string, error) {
 	}
 }
 
+// waitCLI runs `reconciler wait NAME --for=COND --timeout D` with room for
+// D (runCLI's own bound is shorter than the suite's budgets) and returns
+// its exit code and stderr.
+func (a *Agent) waitCLI(ctx context.Context, name, cond string, d time.Duration) (int, string) {
+	ctx, cancel := context.WithTimeout(ctx, d+cliTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "wait", name, "--for="+cond, "--timeout", d.String())
+	cmd.Env = append(os.Environ(), "RECONCILER_SOCKET="+a.Socket)
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = GinkgoWriter, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		Fail("running reconciler wait: " + err.Error())
+	}
+	GinkgoWriter.Printf("$ reconciler wait %s --for=%s --timeout %s => %d\n%s", name, cond, d, code, errb.String())
+	return code, errb.String()
+}
+
 // healthcheckOn is a healthcheck passing once file exists in the
 // container. Its long start period keeps a container without the file
 // "starting" rather than unhealthy (which the agent would restart).
@@ -106,14 +132,10 @@ var _ = Describe("start-first and dependencies", func() {
 		a.WriteSpec("sf.yaml", cliSpec(web, []string{"tick", "--interval", "300ms"}, strategy))
 		Eventually(func() int { return len(containers(ctx, web)) }).WithTimeout(rollout).Should(Equal(2),
 			"the old and the new container run side by side")
-		Eventually(func() (string, error) {
-			id, err := canonical(ctx, web)()
-			if err == nil && id == oldID {
-				return "", errors.New("still the old container")
-			}
-			return id, err
-		}).WithTimeout(rollout).Should(Not(BeEmpty()))
-		newID, _ := canonical(ctx, web)()
+		Expect(a.waitCLI(ctx, web, "running", rollout)).To(Equal(0), "wait --for=running waits for the rollout")
+		newID, err := canonical(ctx, web)()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(newID).NotTo(Equal(oldID), "wait --for=running returned once the new container took over")
 		startedBeforeStopped(specEvents(ctx, web, since), oldID, newID)
 		Expect(a.Exits(ctx, web)).To(ContainElement(HaveField("ContainerID", oldID)), "the old one's exit is recorded")
 
@@ -197,6 +219,7 @@ var _ = Describe("start-first and dependencies", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(st.Phase).To(Equal(model.PhaseRunning))
 		Expect(st.ContainerID).To(Equal(oldID))
+		Expect(st.Updating).To(BeTrue(), "the desired version is not running")
 		for _, e := range specEvents(ctx, web, since) {
 			if e.id == oldID {
 				Expect(e.action).NotTo(BeElementOf("kill", "die", "stop"), "the old container was stopped: %v", e)
@@ -225,9 +248,9 @@ var _ = Describe("start-first and dependencies", func() {
 			WithTimeout(converge).Should(And(HavePrefix("Waiting: "), ContainSubstring(fmt.Sprintf("dependency %q to be Healthy", na))))
 		Eventually(func() (string, error) { st, err := a.Status(ctx, nc); return string(st.Phase) + ": " + st.Message, err }).
 			WithTimeout(converge).Should(And(HavePrefix("Waiting: "), ContainSubstring(fmt.Sprintf("dependency %q to be Healthy", nb))))
-		res := a.runCLI(ctx, "wait", na, "--for=healthy", "--timeout", "2s")
-		Expect(res.code).To(Equal(1), "wait --for=healthy times out with 1: %s", res.stderr)
-		Expect(res.stderr).To(ContainSubstring("timed out after 2s waiting for " + na + " to be healthy"))
+		code, stderr := a.waitCLI(ctx, na, "healthy", 2*time.Second)
+		Expect(code).To(Equal(1), "wait --for=healthy times out with 1")
+		Expect(stderr).To(ContainSubstring("timed out after 2s waiting for " + na + " to be healthy"))
 		Expect(containers(ctx, nb)).To(BeEmpty(), "b is not started while a is unhealthy")
 		Expect(containers(ctx, nc)).To(BeEmpty())
 
@@ -236,10 +259,9 @@ var _ = Describe("start-first and dependencies", func() {
 		ex, err := a.API().Exec(ctx, na, []string{"/box", "touch", "--file", "/tmp/healthy"})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ex.ExitCode).To(Equal(0))
-		Expect(a.runCLI(ctx, "wait", na, "--for=healthy", "--timeout", converge.String()).code).To(Equal(0))
-		res = a.runCLI(ctx, "wait", nc, "--for=running", "--timeout", (2 * converge).String())
-		Expect(res.code).To(Equal(0), "c starts: %s", res.stderr)
-		Expect(a.runCLI(ctx, "wait", nb, "--for=healthy", "--timeout", converge.String()).code).To(Equal(0))
+		Expect(a.waitCLI(ctx, na, "healthy", converge)).To(Equal(0))
+		Expect(a.waitCLI(ctx, nc, "running", 2*converge)).To(Equal(0), "c starts")
+		Expect(a.waitCLI(ctx, nb, "healthy", converge)).To(Equal(0))
 		started := func(name string) time.Time {
 			id, err := running(ctx, name)()
 			Expect(err).NotTo(HaveOccurred())
@@ -258,7 +280,7 @@ var _ = Describe("start-first and dependencies", func() {
 		x, y := fname("cyc-x"), fname("cyc-y")
 		fx := a.writeFile("x.yaml", cliSpec(x, tick, fmt.Sprintf("dependsOn: [{name: %s}]", y)))
 		fy := a.writeFile("y.yaml", cliSpec(y, tick, fmt.Sprintf("dependsOn: [{name: %s}]", x)))
-		res = a.runCLI(ctx, "validate", fx, fy)
+		res := a.runCLI(ctx, "validate", fx, fy)
 		Expect(res.code).To(Equal(1))
 		cycle := fmt.Sprintf("dependsOn cycle: %s -> %s -> %s", x, y, x)
 		Expect(res.stderr).To(And(ContainSubstring(cycle), ContainSubstring("x.yaml:"), ContainSubstring("y.yaml:")))
@@ -272,11 +294,11 @@ var _ = Describe("start-first and dependencies", func() {
 		Expect(err).To(HaveOccurred(), "y was not stored")
 
 		By("wait --for=deleted")
-		res = a.runCLI(ctx, "wait", nc, "--for=deleted", "--timeout", "1s")
-		Expect(res.code).To(Equal(1), "c exists: %s", res.stderr)
+		code, stderr = a.waitCLI(ctx, nc, "deleted", time.Second)
+		Expect(code).To(Equal(1), "c exists")
+		Expect(stderr).To(ContainSubstring("the spec exists"))
 		a.mustCLI(ctx, "delete", nc)
-		res = a.runCLI(ctx, "wait", nc, "--for=deleted", "--timeout", converge.String())
-		Expect(res.code).To(Equal(0), "wait --for=deleted: %s", res.stderr)
+		Expect(a.waitCLI(ctx, nc, "deleted", converge)).To(Equal(0), "wait --for=deleted")
 		Expect(containers(ctx, nc)).To(BeEmpty(), "deleted means the container is gone too")
 	})
 })
