@@ -64,7 +64,7 @@ const readyPoll = 2 * time.Second
 func replace(d Desired, o Observed, h model.History, now time.Time, stop func(model.StopCause, string) Action) Action {
 	c := o.Container
 	if d.Spec == nil || !d.Spec.Spec.IsStartFirst() || len(d.Refused) > 0 {
-		return stop(model.StopReplaced, "spec changed")
+		return stop(model.StopReplaced, replaceReason(d, c))
 	}
 	if h.Stop != nil && h.Stop.ContainerID == c.ID {
 		return stop(h.Stop.Cause, "finishing an interrupted stop")
@@ -90,7 +90,7 @@ func replace(d Desired, o Observed, h model.History, now time.Time, stop func(mo
 		}
 		return Action{Kind: ActCreateNext, Phase: model.PhaseRunning, History: h,
 			Message: "starting the replacement beside the old container",
-			Why:     "the running container does not match the spec (changed, or a restart was requested); updateStrategy StartFirst starts the new container first"}
+			Why:     replaceReason(d, c) + "; updateStrategy StartFirst starts the new container first"}
 	case n.State == "created" && n.Error == "":
 		return Action{Kind: ActStartNext, ContainerID: n.ID, Phase: model.PhaseRunning, History: h,
 			Message: "starting the replacement beside the old container", Why: "replacement created but not started"}
@@ -104,10 +104,23 @@ func replace(d Desired, o Observed, h model.History, now time.Time, stop func(mo
 	case !ready:
 		return running(fmt.Sprintf("start-first: replacement %s %s; the old container keeps running", short(n.ID), why), wait)
 	}
-	h.Rollout = nil
 	a := stop(model.StopReplaced, fmt.Sprintf("replaced by %s, which is ready", short(n.ID)))
+	a.History.Rollout = nil // this definition made it: past failures are moot
 	a.Why = fmt.Sprintf("start-first: replacement %s is ready (%s)", short(n.ID), why)
 	return a
+}
+
+// replaceReason says why running container c is replaced: its definition
+// changed, or (same definition) its secrets or a restart request did.
+func replaceReason(d Desired, c *docker.Container) string {
+	def := c.Labels[labelDefinition]
+	if def == "" {
+		def = c.Labels[docker.LabelSpecHash]
+	}
+	if def != d.Hash {
+		return "spec changed"
+	}
+	return "restart requested or secrets changed"
 }
 
 // nextReady says whether the running replacement n is ready: healthy when

@@ -145,8 +145,9 @@ func TestRestartWantReplaces(t *testing.T) {
 		t.Fatalf("before the restart request: %v", a.Kind)
 	}
 	d.Want = restartWant(d.Label(), t0)
-	if a := decide(d, Observed{Container: running}, model.History{SpecHash: d.Hash}, t0); a.Kind != ActStop || a.Cause != model.StopReplaced {
-		t.Fatalf("after the restart request: %v %v, want a replacing stop", a.Kind, a.Cause)
+	if a := decide(d, Observed{Container: running}, model.History{SpecHash: d.Hash}, t0); a.Kind != ActStop || a.Cause != model.StopReplaced ||
+		a.Message != "restart requested or secrets changed" {
+		t.Fatalf("after the restart request: %v %v %q, want a replacing stop saying why", a.Kind, a.Cause, a.Message)
 	}
 	if restartWant("h", time.Time{}) != "h" || restartWant("h", t0) == restartWant("h", t0.Add(time.Second)) {
 		t.Error("restartWant: no request must keep the label, each request must change it")
