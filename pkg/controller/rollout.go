@@ -231,6 +231,12 @@ func decideNext(d Desired, o Observed, h model.History) (Action, bool) {
 		}
 		return Action{Kind: ActRemoveNext, ContainerID: n.ID, Phase: phase, History: h, Why: why}, true
 	}
+	if o.Container == nil && o.NameHeld != "" {
+		f := Failure{Reason: "NameConflict", Message: fmt.Sprintf(
+			"a container not managed by this agent holds the name %s, which the replacement %s should take; remove or rename it",
+			o.NameHeld, short(n.ID))}
+		return Action{Kind: ActNone, Phase: model.PhaseError, Message: f.Message, History: h, Failed: &f, Conflict: o.NameHeld}, true
+	}
 	if o.Container == nil {
 		return Action{Kind: ActPromote, ContainerID: n.ID, Phase: model.PhasePending, History: h,
 			Why: "start-first: the old container is gone; the replacement takes the canonical name"}, true
@@ -330,6 +336,10 @@ func (c *Controller) promote(ctx context.Context, s *step) error {
 	c.cache.dirty(s.name)
 	if errors.Is(err, docker.ErrNotFound) {
 		s.o.Next = nil
+		return nil
+	}
+	if errors.Is(err, docker.ErrConflict) {
+		s.o.NameHeld = cname // not ours: we list ours, and it was gone
 		return nil
 	}
 	if err != nil {

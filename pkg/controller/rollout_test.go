@@ -88,6 +88,8 @@ func TestDecideStartFirst(t *testing.T) {
 			Observed{Container: running, Stopping: true, Next: next(d, "running", started(time.Minute))}, h, ActNone, "stopping"},
 		{"old one gone: the replacement takes the canonical name", d,
 			Observed{Next: next(d, "running", started(time.Minute))}, h, ActPromote, ""},
+		{"old one gone, a foreign container holds the name: reported", d,
+			Observed{Next: next(d, "running", started(time.Minute)), NameHeld: ContainerName("web")}, h, ActNone, "holds the name reconciler-web"},
 		{"replacement of another definition (spec changed again): stopped", d,
 			Observed{Container: running, Next: next(old, "running")}, h, ActStopNext, ""},
 		{"replacement of a deleted spec, exited: removed", Desired{},
