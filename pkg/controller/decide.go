@@ -325,7 +325,9 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 	if c.ID == h.LastContainerID && h.ExitRecorded {
 		h.ExitRecorded = false // running again: its next exit is a new record
 	}
-	h.Pull = nil // it runs: its image is in place, past pull failures are moot
+	if d.current(&c) {
+		h.Pull = nil // it runs: its image is in place, past pull failures are moot
+	} // else the pulls are for its replacement (rollout.go), whose back-off stands
 	if o.Stopping {
 		return Action{Kind: ActNone, Phase: model.PhaseRunning, History: h, Message: "stopping"}
 	}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -370,5 +371,31 @@ func TestRestartRunsAFinishedJobAgain(t *testing.T) {
 	}
 	if st := h.status("job"); st.Phase != model.PhaseRunning {
 		t.Fatalf("after the restart: %+v", st)
+	}
+}
+
+// TestStartFirstKeepsThePullBackOff: the image of a start-first
+// replacement that fails to pull backs off like any pull, while the old
+// container runs on; the old one's running does not wipe the back-off.
+func TestStartFirstKeepsThePullBackOff(t *testing.T) {
+	h := newHarness(t)
+	h.putSpec("web", func(c *spec.ContainerSpec) { c.UpdateStrategy = &spec.UpdateStrategy{Type: spec.StartFirst} })
+	h.reconcile("web")
+	old := h.rt.byName("reconciler-web")
+	h.rt.images = map[string]bool{"reconciler/box:latest": true}
+	h.rt.pull = func(string) error { return errors.New("manifest unknown") }
+	h.putSpec("web", func(c *spec.ContainerSpec) {
+		c.Image = "reconciler/box:2"
+		c.UpdateStrategy = &spec.UpdateStrategy{Type: spec.StartFirst}
+	})
+	h.reconcile("web") // starts the pull
+	h.reconcile("web") // takes its failure
+	if st := h.status("web"); st.Phase != model.PhaseImagePullBackOff || old.State != "running" || h.rt.count("pull") != 1 {
+		t.Fatalf("after a failed pull: %+v, old %s, %d pulls", st, old.State, h.rt.count("pull"))
+	}
+	h.now = h.now.Add(5 * time.Second)
+	h.reconcile("web")
+	if h.rt.count("pull") != 1 || old.State != "running" || h.rt.byName("reconciler-web-next") != nil {
+		t.Fatalf("inside the back-off: %d pulls, %v", h.rt.count("pull"), h.rt.ops())
 	}
 }
