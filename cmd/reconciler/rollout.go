@@ -1,16 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/model"
+	"github.com/reconciler/reconciler/pkg/spec"
 )
 
 // restartCmd is `reconciler restart NAME...`: kubectl rollout restart.
@@ -134,4 +137,26 @@ func deleted(ctx context.Context, cl *api.Client, name string, getErr error, las
 		return false, nil
 	}
 	return false, err
+}
+
+// strategyText is a spec's updateStrategy for describe ("" for the default).
+func strategyText(s *spec.ContainerSpec) string {
+	u := s.UpdateStrategy
+	if u == nil || u.Type == "" && u.MinReady.Duration == 0 {
+		return ""
+	}
+	text := string(cmp.Or(u.Type, spec.StopFirst))
+	if u.MinReady.Duration > 0 {
+		text += fmt.Sprintf(" (minReady %s)", u.MinReady)
+	}
+	return text
+}
+
+// dependsText is a spec's dependsOn for describe.
+func dependsText(deps []spec.Dependency) string {
+	parts := make([]string, len(deps))
+	for i, d := range deps {
+		parts[i] = fmt.Sprintf("%s (%s)", d.Name, d.Cond())
+	}
+	return strings.Join(parts, ", ")
 }

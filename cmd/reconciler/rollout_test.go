@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/spec"
 )
@@ -58,5 +60,34 @@ func TestWaitForConditions(t *testing.T) {
 	// The spec exists: not deleted.
 	if _, errOut, err := a.reconciler("wait", "db", "--for=deleted", "--timeout", "30ms"); exitCodeOf(err) != 1 || !strings.Contains(errOut, "the spec exists") {
 		t.Errorf("--for=deleted while it exists: %v %q", err, errOut)
+	}
+}
+
+func TestDescribeShowsStrategyDependenciesAndUpdating(t *testing.T) {
+	s := &spec.Spec{APIVersion: spec.APIVersion, Kind: spec.KindContainer, Metadata: spec.Metadata{Name: "web"},
+		Spec: spec.ContainerSpec{Image: "i",
+			UpdateStrategy: &spec.UpdateStrategy{Type: spec.StartFirst, MinReady: spec.Duration{Duration: 5 * time.Second}},
+			DependsOn:      []spec.Dependency{{Name: "db", Condition: spec.DependsHealthy}, {Name: "cache"}}}}
+	var b bytes.Buffer
+	d := description{SpecView: api.SpecView{Name: "web", Spec: s,
+		Status: &model.Status{Phase: model.PhaseRunning, Health: "healthy", Updating: true}}}
+	if err := writeDescription(&b, d, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Strategy:     StartFirst (minReady 5s)\n", "Depends on:   db (Healthy), cache (Started)\n",
+		"Health:       healthy\n", "Updating:     yes: the container is not of this definition yet"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("describe:\n%s\nwant %q", b.String(), want)
+		}
+	}
+	// The default strategy and no dependencies add nothing.
+	b.Reset()
+	d.Spec = &spec.Spec{Metadata: spec.Metadata{Name: "web"}, Spec: spec.ContainerSpec{Image: "i"}}
+	d.Status = &model.Status{Phase: model.PhaseRunning}
+	if err := writeDescription(&b, d, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); strings.Contains(out, "Strategy") || strings.Contains(out, "Depends on") || strings.Contains(out, "Updating") {
+		t.Errorf("describe of a plain spec:\n%s", out)
 	}
 }
