@@ -154,6 +154,8 @@ func writeDescription(w io.Writer, d description, now time.Time) error {
 		field("Priority", s.Priority)
 	}
 	field("Grace", s.TerminationGracePeriod)
+	field("Strategy", strategyText(&s))
+	field("Depends on", dependsText(s.DependsOn))
 	field("Hash", d.Hash)
 	field("Updated", when(d.UpdatedAt))
 	st := d.Status
@@ -164,6 +166,10 @@ func writeDescription(w io.Writer, d description, now time.Time) error {
 	field("Message", st.Message)
 	field("Conflict", st.Conflict)
 	field("Container", shortID(st.ContainerID))
+	field("Health", st.Health)
+	if st.Updating {
+		field("Updating", "yes: the container is not of this definition yet and is being replaced")
+	}
 	field("Started", when(st.StartedAt))
 	field("Finished", when(st.FinishedAt))
 	fmt.Fprintf(w, "%-14s%d\n", "Restarts:", st.Restarts)

@@ -22,7 +22,7 @@ import (
 // addJobCommands adds the commands for run-to-completion jobs (run, wait)
 // and for taking specs elsewhere (export).
 func addJobCommands(root *cobra.Command) {
-	root.AddCommand(runCmd(), waitCmd(), exportCmd())
+	root.AddCommand(runCmd(), waitCmd(), exportCmd(), restartCmd())
 }
 
 // pollEvery is how often run and wait ask the agent for a job's status.
@@ -319,17 +319,26 @@ func waitStarted(ctx context.Context, cl *api.Client, name, hash string, timeout
 func waitCmd() *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "wait NAME [--timeout D]",
-		Short: "Block until a job finishes; exit with its exit code",
+		Use:   "wait NAME [--for=running|healthy|succeeded|deleted] [--timeout D]",
+		Short: "Block until a job finishes (exit with its exit code), or until a condition holds",
 		Long: `Block until the spec NAME is Succeeded or Failed, print how it ended and exit
 with the exit code of its last run (1 for a failure that exited 0, such as a
-passed deadline). With --timeout, give up after that long with exit code 124.`,
+passed deadline). With --timeout, give up after that long with exit code 124.
+
+With --for, as kubectl wait --for: block until the spec's container is running,
+healthy (its healthcheck passes), succeeded (its job exited 0), or until the
+spec and its container are deleted; exit 0 then, or 1 with what was last seen
+when --timeout passes.`,
 		Args: cobra.ExactArgs(1),
 	}
 	c := addConnFlags(cmd)
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long, with exit code 124 (default: wait for ever)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long, with exit code 124 (1 with --for) (default: wait for ever)")
+	forCond := cmd.Flags().String("for", "", "wait for a condition instead: running, healthy, succeeded or deleted")
 	cmd.RunE = c.run(func(ctx context.Context, cl *api.Client, cmd *cobra.Command, args []string) error {
 		name := args[0]
+		if *forCond != "" {
+			return waitFor(ctx, cl, cmd, name, *forCond, timeout)
+		}
 		if timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, timeout)

@@ -24,6 +24,7 @@ func validateCmd() *cobra.Command {
 				policy = p
 			}
 			bad := 0
+			var all []*spec.Spec         // the good files' specs, checked together below
 			owner := map[string]string{} // spec name -> the first file defining it
 			for _, f := range args {
 				specs, err := readSpecFile(f, policy)
@@ -45,9 +46,16 @@ func validateCmd() *cobra.Command {
 				for _, s := range specs {
 					owner[s.Metadata.Name] = f
 				}
+				all = append(all, specs...)
 				for _, s := range specs {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s ok (hash %s)\n", f, s.Metadata.Name, s.Hash())
 				}
+			}
+			// What only the files together show: a dependsOn cycle across
+			// them, a Healthy dependency without a healthcheck.
+			if errs := spec.CheckDependencies(all); len(errs) > 0 {
+				bad++
+				fmt.Fprintln(cmd.ErrOrStderr(), errs)
 			}
 			if bad > 0 {
 				return exitError{code: 1}

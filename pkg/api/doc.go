@@ -19,6 +19,7 @@
 //	GET    /v1/specs/{name}/logs           ?follow, tail=N|all, since, timestamps, previous
 //	POST   /v1/specs/{name}/exec           {"command": [...]} -> stdout, stderr, exit code
 //	GET    /v1/specs/{name}/inspect        the container as Docker sees it
+//	POST   /v1/specs/{name}/restart        record a restart request (rollout.go)
 //	GET    /v1/events                      ?spec, after=SEQ, limit=N, follow
 //	GET    /v1/errors                      spec files the agent refused, and why
 //

@@ -68,6 +68,9 @@ var routeAccess = map[string]access{
 	"GET /v1/specs/{name}/inspect": {verb: "inspect", role: RoleExec}, // shows the environment, secrets included
 	// What a job wrote to its workspace is its output, as its logs are.
 	"GET /v1/specs/{name}/workspace": {verb: "cp", role: RoleView, streams: true},
+
+	// rollout.go
+	"POST /v1/specs/{name}/restart": {verb: "restart", role: RoleEdit},
 }
 
 // accessOf is the entry for route, admin-only when there is none.

@@ -154,6 +154,7 @@ func (s *server) routes() []route {
 		{"POST", "/v1/specs/{name}/exec", named(s.exec)},
 		{"GET", "/v1/specs/{name}/inspect", named(s.inspect)},
 		{"GET", "/v1/specs/{name}/workspace", named(s.workspace)},
+		{"POST", "/v1/specs/{name}/restart", named(s.restart)},
 	}
 }
 

@@ -51,6 +51,9 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request) error {
 
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	if err := s.refuseCycle(specs); err != nil {
+		return err
+	}
 	res := ApplyResult{DryRun: dryRun, Specs: make([]Applied, len(specs))}
 	for i, sp := range specs {
 		action, err := s.plan(sp)

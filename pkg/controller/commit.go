@@ -164,6 +164,7 @@ func (c *Controller) commit(name string, st *model.Status, h *model.History, exi
 	c.ledger.committed(name, st, h)
 	if st != nil {
 		c.setPhase(name, st.Phase)
+		c.deps.wake(name) // a dependency's status changed: its dependents look again
 	}
 	if c.pub != nil && len(stored) > 0 {
 		c.pub.Publish(stored...)
@@ -197,7 +198,9 @@ func (c *Controller) status(s *step) model.Status {
 		st.ContainerID = o.Container.ID
 		if o.Container.Running() {
 			st.StartedAt = o.Container.StartedAt
+			st.Health = o.Container.Health
 		}
+		st.Updating = s.d.Spec != nil && !s.d.current(o.Container)
 	}
 	if !a.History.Done {
 		st.FinishedAt = time.Time{}
@@ -214,7 +217,8 @@ func statusEqual(a, b model.Status) bool {
 	}
 	return a.Name == b.Name && a.Phase == b.Phase && a.Message == b.Message && a.SpecHash == b.SpecHash &&
 		a.ContainerID == b.ContainerID && a.StartedAt.Equal(b.StartedAt) && a.NextTryAt.Equal(b.NextTryAt) &&
-		a.Restarts == b.Restarts && a.Conflict == b.Conflict && a.FinishedAt.Equal(b.FinishedAt)
+		a.Restarts == b.Restarts && a.Conflict == b.Conflict && a.FinishedAt.Equal(b.FinishedAt) &&
+		a.Health == b.Health && a.Updating == b.Updating
 }
 
 func historyEqual(a, b model.History) bool {
@@ -232,6 +236,9 @@ func historyEqual(a, b model.History) bool {
 		return false
 	}
 	if !imageUpdateEqual(a.Image, b.Image) {
+		return false
+	}
+	if ra, rb := a.Rollout, b.Rollout; (ra == nil) != (rb == nil) || (ra != nil && !rolloutEqual(*ra, *rb)) {
 		return false
 	}
 	return a.SpecHash == b.SpecHash && a.Attempts == b.Attempts && a.Restarts == b.Restarts &&

@@ -104,6 +104,7 @@ type Controller struct {
 	images  ImageRegistry
 	updates *updates
 	adm     *admission
+	deps    *dependents
 
 	mu        sync.Mutex
 	waiters   map[string]context.CancelFunc // container id -> its Wait
@@ -163,6 +164,7 @@ func New(rt docker.Runtime, st Store, pub Publisher, opts Options) *Controller {
 		phases:    map[string]model.Phase{},
 	}
 	c.adm = newAdmission(opts.Budget, c.m.Admission, c.Enqueue)
+	c.deps = newDependents(c.Enqueue)
 	c.pulls = newPulls(rt, opts.Pulls, c.m, c.log, &c.wg, c.Enqueue)
 	if opts.Images != nil {
 		c.images = opts.Images

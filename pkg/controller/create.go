@@ -69,6 +69,9 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		labels[labelDefinition] = d.Hash
 	}
 	cname := ContainerName(name)
+	if s.a.Kind == ActCreateNext {
+		cname = NextName(name) // start-first: beside the old container (rollout.go)
+	}
 	req := docker.CreateRequest{Name: cname, Spec: d.Spec, Labels: labels, Env: env, Files: files, SecurityOpt: secOpt, BindSources: binds, Workspace: wsDir, Image: image}
 	if f := c.withEgress(ctx, name, &req); f != nil {
 		s.o.CreateFailed = f
@@ -88,7 +91,11 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 	}
 	c.m.ContainerOperations.WithLabelValues("create").Inc()
 	ct := &docker.Container{ID: id, Name: cname, Image: ps.Image, ImageID: image, Labels: labels, State: "created"}
-	s.o = Observed{Container: ct}
+	if s.a.Kind == ActCreateNext {
+		s.o.Next = ct
+	} else {
+		s.o = Observed{Container: ct}
+	}
 	created := c.event(name, model.EventNormal, "Created", "Created container %s", short(id))
 	if err := c.commitState(s, nil, append(wsEvents, created)...); err != nil {
 		return true, err

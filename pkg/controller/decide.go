@@ -39,6 +39,10 @@ type Desired struct {
 	// Admission is the agent's budget as it stands for the spec, observed
 	// when the reconcile began (decide_admission.go).
 	Admission Admission
+	// Deps are the observed states of the spec's dependsOn (depends.go).
+	Deps []DepFact
+	// RestartedAt is the spec's last restart request (restart.go).
+	RestartedAt time.Time
 }
 
 // Label is the spec-hash label a container of d carries.
@@ -98,6 +102,10 @@ type Observed struct {
 	CreateFailed *Failure
 	// Stopping says a stop the agent issued for Container is under way.
 	Stopping bool
+	// Next is the start-first replacement of Container (rollout.go), nil
+	// when there is none; NextStopping says a stop of it is under way.
+	Next         *docker.Container
+	NextStopping bool
 }
 
 // Failure is a reason (an event reason, e.g. SecretUnavailable) and its
@@ -131,6 +139,9 @@ func (a Action) why() string {
 }
 
 func (k ActionKind) String() string {
+	if s, ok := rolloutKinds[k]; ok {
+		return s
+	}
 	return [...]string{"None", "Inspect", "RecordExit", "Stop", "Remove", "RemoveStray",
 		"Create", "Start", "Forget", "Expire"}[k]
 }
@@ -189,8 +200,10 @@ func refused(a Action, d Desired, o Observed, h model.History) Action {
 	switch a.Kind {
 	case ActInspect, ActRemoveStray, ActExpire:
 		return a
-	case ActCreate, ActStart, ActRemove:
+	case ActCreate, ActStart, ActRemove, ActCreateNext, ActStartNext, ActPromote:
 		a = Action{Kind: ActNone, History: a.History}
+	case ActNextFailed, ActStopNext, ActRemoveNext:
+		return a
 	case ActStop:
 		if a.Cause == model.StopReplaced || a.Cause == model.StopUnhealthy {
 			hist := a.History
@@ -229,11 +242,14 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 		return Action{Kind: ActRemoveStray, ContainerID: s.ID, Grace: grace(d, &s), History: h,
 			Message: fmt.Sprintf("removing stray container %s", s.Name)}
 	}
-	if d.Spec != nil && h.SpecHash != d.Hash {
-		// Past failures do not count against a new definition; what is
-		// known of the runs so far still stands.
-		h = model.History{SpecHash: d.Hash, LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt,
+	if d.Spec != nil && h.SpecHash != d.generation() {
+		// Past failures do not count against a new definition (or a
+		// restart request); what is known of the runs so far still stands.
+		h = model.History{SpecHash: d.generation(), LastContainerID: h.LastContainerID, LastStartedAt: h.LastStartedAt,
 			ExitRecorded: h.ExitRecorded, Stop: h.Stop, PendingExit: h.PendingExit, Image: h.Image, QueuedAt: h.QueuedAt}
+	}
+	if a, ok := decideNext(d, o, h); ok {
+		return a
 	}
 	if h.PendingExit != nil {
 		if a, ok := decidePending(d, o, h, now); ok {
@@ -313,6 +329,9 @@ func decideAbsent(d Desired, o Observed, h model.History, now time.Time) Action 
 	case d.SecretErr != "":
 		return fail(Failure{Reason: "SecretUnavailable", Message: d.SecretErr})
 	}
+	if a, ok := waitForDependencies(d, h); ok {
+		return a
+	}
 	if a, ok := admit(d, &h, now); !ok {
 		return a
 	}
@@ -324,7 +343,9 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 	if c.ID == h.LastContainerID && h.ExitRecorded {
 		h.ExitRecorded = false // running again: its next exit is a new record
 	}
-	h.Pull = nil // it runs: its image is in place, past pull failures are moot
+	if d.current(&c) {
+		h.Pull = nil // it runs: its image is in place, past pull failures are moot
+	} // else the pulls are for its replacement (rollout.go), whose back-off stands
 	if o.Stopping {
 		return Action{Kind: ActNone, Phase: model.PhaseRunning, History: h, Message: "stopping"}
 	}
@@ -338,7 +359,11 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 	case d.Spec == nil:
 		return stop(model.StopDeleted, "spec deleted")
 	case !d.current(&c):
-		return stop(model.StopReplaced, "spec changed")
+		return replace(d, o, h, now, stop) // by the spec's update strategy
+	case o.Next != nil:
+		// A replacement of what is running (the spec changed back): not needed.
+		return Action{Kind: ActRemoveNext, ContainerID: o.Next.ID, Phase: model.PhaseRunning, History: h,
+			Why: "start-first: the running container matches the spec again"}
 	case h.Stop != nil && h.Stop.ContainerID == c.ID:
 		// A stop we issued did not finish (the agent may have died in it): finish it.
 		return stop(h.Stop.Cause, "finishing an interrupted stop")

@@ -26,7 +26,10 @@ func (c *Controller) desired(name string) (Desired, error) {
 			e.File = r.Source.Path // the spec file, for a spec from one
 		}
 	}
-	return c.withSecrets(d), nil
+	d = c.withSecrets(d)
+	d.Want, d.RestartedAt = restartWant(d.Label(), r.RestartedAt), r.RestartedAt // `reconciler restart` (restart.go)
+	d.Deps = c.dependencyFacts(name, r.Spec)
+	return d, nil
 }
 
 // observe lists the spec's containers (from the cache when it is fresh).
@@ -51,6 +54,10 @@ func (c *Controller) observe(ctx context.Context, name string) (Observed, error)
 			o.Container = &ct
 			continue
 		}
+		if ct.Name == NextName(name) && o.Next == nil {
+			o.Next = &ct // a start-first replacement (rollout.go)
+			continue
+		}
 		o.Strays = append(o.Strays, ct)
 	}
 	if ct := o.Container; ct != nil && ct.Running() && !ct.Inspected && c.notes.diedSinceStart(ct.ID) {
@@ -65,6 +72,9 @@ func (c *Controller) observe(ctx context.Context, name string) (Observed, error)
 		}
 	}
 	c.annotate(&o)
+	if err := c.observeNext(ctx, &o); err != nil {
+		return Observed{}, err
+	}
 	return o, nil
 }
 

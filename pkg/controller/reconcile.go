@@ -132,7 +132,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 // retried; the agent probes the file meanwhile (pkg/agent).
 func gatedByWriteErr(k ActionKind) bool {
 	switch k {
-	case ActCreate, ActStart, ActRemove, ActExpire:
+	case ActCreate, ActStart, ActRemove, ActExpire, ActCreateNext, ActStartNext, ActRemoveNext, ActPromote:
 		return true
 	}
 	return false
@@ -197,6 +197,9 @@ func (c *Controller) apply(ctx context.Context, s *step) (bool, error) {
 
 	case ActExpire:
 		return true, c.expire(ctx, s)
+	}
+	if done, ok, err := c.applyRollout(ctx, s); ok {
+		return done, err
 	}
 	return true, fmt.Errorf("unknown action %v", a.Kind)
 }

@@ -107,15 +107,19 @@ func (m *mapper) object() object {
 	tmpl := podTemplateSpec{Metadata: objectMeta{Labels: labels}, Spec: m.pod()}
 
 	m.restarts()
+	m.dependencies()
 	if c.RestartPolicy == spec.RestartAlways {
 		m.notForServices()
+		strategy, minReady := m.strategy()
 		return object{APIVersion: "apps/v1", Kind: "Deployment", Metadata: meta, Spec: deploymentSpec{
-			Replicas: 1,
-			Selector: labelSelector{MatchLabels: map[string]string{NameLabel: labels[NameLabel]}},
-			Strategy: deploymentStrategy{Type: "Recreate"},
-			Template: tmpl,
+			Replicas:        1,
+			MinReadySeconds: minReady,
+			Selector:        labelSelector{MatchLabels: map[string]string{NameLabel: labels[NameLabel]}},
+			Strategy:        strategy,
+			Template:        tmpl,
 		}}
 	}
+	m.noStrategyForJobs()
 	job := jobSpec{Template: tmpl}
 	switch {
 	case c.RestartPolicy == spec.RestartNever:

@@ -125,6 +125,37 @@ func TestKubernetes(t *testing.T) {
 			warnings: []string{"spec.priority"},
 		},
 		{
+			name: "startfirst",
+			body: "image: i\nupdateStrategy: {type: StartFirst, minReady: 5s}\nhealthcheck: {test: [CMD, 'true']}",
+			want: map[string]string{
+				"kind": "Deployment", "spec.strategy.type": "RollingUpdate",
+				"spec.strategy.rollingUpdate": "{maxSurge: 1, maxUnavailable: 0}", "spec.minReadySeconds": "5",
+			},
+		},
+		{
+			name:     "startfirst-no-healthcheck",
+			body:     "image: i\nupdateStrategy: {type: StartFirst}",
+			want:     map[string]string{"spec.strategy.type": "RollingUpdate", "spec.minReadySeconds": "-"},
+			warnings: []string{"spec.updateStrategy"},
+		},
+		{
+			name: "stopfirst",
+			body: "image: i\nupdateStrategy: {type: StopFirst}",
+			want: map[string]string{"spec.strategy.type": "Recreate", "spec.strategy.rollingUpdate": "-"},
+		},
+		{
+			name:     "dependson",
+			body:     "image: i\ndependsOn: [{name: db, condition: Healthy}]",
+			want:     map[string]string{"kind": "Deployment", pod + "initContainers": "-"},
+			warnings: []string{"spec.dependsOn"},
+		},
+		{
+			name:     "job-startfirst",
+			body:     "image: i\nrestartPolicy: Never\nupdateStrategy: {type: StartFirst}",
+			want:     map[string]string{"kind": "Job"},
+			warnings: []string{"spec.updateStrategy"},
+		},
+		{
 			name:     "onfailure-unbounded",
 			body:     "image: i\nrestartPolicy: OnFailure",
 			want:     map[string]string{"kind": "Job", "spec.backoffLimit": "-"},

@@ -19,10 +19,11 @@ type objectMeta struct {
 }
 
 type deploymentSpec struct {
-	Replicas int32              `yaml:"replicas"`
-	Selector labelSelector      `yaml:"selector"`
-	Strategy deploymentStrategy `yaml:"strategy"`
-	Template podTemplateSpec    `yaml:"template"`
+	Replicas        int32              `yaml:"replicas"`
+	MinReadySeconds int32              `yaml:"minReadySeconds,omitempty"`
+	Selector        labelSelector      `yaml:"selector"`
+	Strategy        deploymentStrategy `yaml:"strategy"`
+	Template        podTemplateSpec    `yaml:"template"`
 }
 
 type labelSelector struct {
@@ -30,7 +31,13 @@ type labelSelector struct {
 }
 
 type deploymentStrategy struct {
-	Type string `yaml:"type"`
+	Type          string         `yaml:"type"`
+	RollingUpdate *rollingUpdate `yaml:"rollingUpdate,omitempty"`
+}
+
+type rollingUpdate struct {
+	MaxSurge       int32 `yaml:"maxSurge"`
+	MaxUnavailable int32 `yaml:"maxUnavailable"`
 }
 
 type jobSpec struct {

@@ -25,11 +25,14 @@ const (
 	// resources or job slots (admission); its message says what it waits
 	// for and its position.
 	PhaseQueued Phase = "Queued"
+	// PhaseWaiting is a spec whose dependsOn does not hold yet: it is not
+	// started until it does.
+	PhaseWaiting Phase = "Waiting"
 )
 
 // Phases lists every phase, for metrics that pre-create their labels.
 var Phases = []Phase{PhasePending, PhaseRunning, PhaseBackoff, PhaseSucceeded, PhaseFailed, PhaseError,
-	PhaseImagePullBackOff, PhaseRefused, PhaseQueued}
+	PhaseImagePullBackOff, PhaseRefused, PhaseQueued, PhaseWaiting}
 
 // ExitReason says why a container ended. The set is fixed so it can be a
 // metric label.
@@ -80,6 +83,12 @@ type Status struct {
 	SpecHash    string    `json:"specHash,omitempty"`
 	ContainerID string    `json:"containerID,omitempty"`
 	StartedAt   time.Time `json:"startedAt,omitempty"`
+	// Health is the running container's healthcheck status (starting,
+	// healthy, unhealthy), empty without a healthcheck.
+	Health string `json:"health,omitempty"`
+	// Updating says the container is not (yet) of the desired definition
+	// (a changed spec, or a restart asked for): it is being replaced.
+	Updating bool `json:"updating,omitempty"`
 	// NextTryAt is when a spec in Backoff is started again.
 	NextTryAt time.Time `json:"nextTryAt,omitempty"`
 	Restarts  int       `json:"restarts"`
@@ -131,6 +140,22 @@ type History struct {
 	// QueuedAt is when the spec entered the admission queue, while it is
 	// in it: a restarted agent puts it back in the queue from this.
 	QueuedAt time.Time `json:"queuedAt,omitempty"`
+	// Rollout is the last failed start-first replacement, so that the
+	// same definition is not tried again in a tight loop.
+	Rollout *RolloutFailure `json:"rollout,omitempty"`
+}
+
+// RolloutFailure records start-first replacements of one definition
+// that failed: the old container kept running.
+type RolloutFailure struct {
+	// Want is the spec-hash label the failed replacements carried.
+	Want string `json:"want"`
+	// ContainerID is the last failed replacement: once recorded, it is
+	// only stopped and removed.
+	ContainerID string    `json:"containerID"`
+	Failures    int       `json:"failures"`
+	NextTryAt   time.Time `json:"nextTryAt"`
+	Message     string    `json:"message"`
 }
 
 // PullBackoff records consecutive failed pulls of one image.

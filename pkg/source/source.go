@@ -220,6 +220,7 @@ func (s *Source) Sync() error {
 			}
 		}
 	}
+	refuseCycles(want, fileErrs, lastGood, stored) // depends.go
 	owner := stored
 
 	var changed []string

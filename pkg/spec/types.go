@@ -98,6 +98,9 @@ type ContainerSpec struct {
 	// Priority orders the admission queue: higher is admitted first, then
 	// earlier arrival (see priority.go).
 	Priority int `yaml:"priority,omitempty" json:"priority,omitempty"`
+	// UpdateStrategy and DependsOn: see rollout.go.
+	UpdateStrategy *UpdateStrategy `yaml:"updateStrategy,omitempty" json:"updateStrategy,omitempty"`
+	DependsOn      []Dependency    `yaml:"dependsOn,omitempty" json:"dependsOn,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.

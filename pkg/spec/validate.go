@@ -40,6 +40,7 @@ func (s *Spec) Validate() ErrorList {
 	}
 	v.metadata(&s.Metadata)
 	v.container(&s.Spec)
+	v.rollout(s)
 	return s.locate(v.errs)
 }
 
@@ -410,5 +411,5 @@ func ValidateSet(specs []*Spec) ErrorList {
 		}
 		errs = append(errs, s.locate(ErrorList{{Path: "metadata.name", Msg: msg}})...)
 	}
-	return errs
+	return append(errs, CheckDependencies(specs)...)
 }

@@ -36,6 +36,10 @@ type Record struct {
 	// bucket's sequence); an update keeps it. The admission queue orders
 	// specs of equal priority by it, across agent restarts.
 	Arrival uint64 `json:"arrival,omitempty"`
+	// RestartedAt is the last restart request (`reconciler restart`, see
+	// RequestRestart); a new definition keeps it, as kubectl apply keeps
+	// rollout restart's annotation.
+	RestartedAt time.Time `json:"restartedAt,omitzero"`
 }
 
 // PutSpec stores r under its spec's name and sets r.UpdatedAt. A spec that
@@ -63,6 +67,9 @@ func (s *Store) PutSpec(r Record) error {
 		}
 		if r.Arrival, err = arrival(b, found, old); err != nil {
 			return err
+		}
+		if found && r.RestartedAt.IsZero() {
+			r.RestartedAt = old.RestartedAt
 		}
 		return put(b, []byte(name), r)
 	})

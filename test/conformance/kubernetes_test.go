@@ -107,6 +107,17 @@ spec:
   healthcheck: {test: [CMD, "true"]}
   network: none
   securityOpt: ["seccomp=/etc/docker/profile.json", "apparmor=my-profile", "label=disable", "systempaths=unconfined"]
+---
+apiVersion: reconciler/v1
+kind: Container
+metadata: {name: rich-rollout}
+spec:
+  image: reconciler/box:latest
+  args: [serve]
+  ports: [{containerPort: 8080}]
+  updateStrategy: {type: StartFirst, minReady: 5s}
+  dependsOn: [{name: rich-service, condition: Healthy}, {name: rich-batch, condition: Succeeded}]
+  healthcheck: {test: [CMD, /box, health, --file, /tmp/healthy]}
 `
 
 // exportedSpecs gathers the shipped examples (specs/ and specs/examples/)
@@ -217,8 +228,17 @@ func decodeManifest(t *testing.T, s *spec.Spec, doc []byte) (meta objectMeta, po
 		if d.APIVersion != "apps/v1" || d.Kind != "Deployment" {
 			t.Fatalf("%s %s, want apps/v1 Deployment", d.APIVersion, d.Kind)
 		}
-		if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-			t.Errorf("replicas %v, strategy %q: want 1 replica, Recreate", d.Spec.Replicas, d.Spec.Strategy.Type)
+		want := appsv1.RecreateDeploymentStrategyType
+		if c.IsStartFirst() {
+			want = appsv1.RollingUpdateDeploymentStrategyType
+			ru := d.Spec.Strategy.RollingUpdate
+			if ru == nil || ru.MaxSurge.IntValue() != 1 || ru.MaxUnavailable.IntValue() != 0 ||
+				d.Spec.MinReadySeconds != int32(c.UpdateStrategy.MinReady.Seconds()) {
+				t.Errorf("rollingUpdate %+v, minReadySeconds %d: want maxSurge 1, maxUnavailable 0, minReady", ru, d.Spec.MinReadySeconds)
+			}
+		}
+		if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != want {
+			t.Errorf("replicas %v, strategy %q: want 1 replica, %s", d.Spec.Replicas, d.Spec.Strategy.Type, want)
 		}
 		sel := labels.SelectorFromSet(d.Spec.Selector.MatchLabels)
 		if len(d.Spec.Selector.MatchLabels) == 0 || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
@@ -338,6 +358,9 @@ func checkPod(t *testing.T, s *spec.Spec, tmpl corev1.PodTemplateSpec, warned ma
 	}
 	if c.Priority != 0 {
 		mustWarn("spec.priority") // kept as an annotation; Kubernetes wants a PriorityClass
+	}
+	if len(c.DependsOn) > 0 {
+		mustWarn("spec.dependsOn") // no ordering between pods
 	}
 	for i := range c.Devices {
 		mustWarn(fmt.Sprintf("spec.devices[%d]", i))

@@ -521,3 +521,22 @@ type readCloser struct {
 }
 
 func (r readCloser) Close() error { return r.close() }
+
+// Rename renames a container; a name another container holds is
+// ErrConflict.
+func (f *Runtime) Rename(_ context.Context, id, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("rename"); err != nil {
+		return err
+	}
+	c := f.find(id)
+	if c == nil {
+		return fmt.Errorf("rename container %s: %w", id, docker.ErrNotFound)
+	}
+	if o := f.find(name); o != nil && o != c {
+		return fmt.Errorf("rename container %s to %s: %w", id, name, docker.ErrConflict)
+	}
+	c.Name = name
+	return nil
+}
