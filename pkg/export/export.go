@@ -99,6 +99,7 @@ func (m *mapper) object() object {
 	tmpl := podTemplateSpec{Metadata: objectMeta{Labels: labels}, Spec: m.pod()}
 
 	m.restarts()
+	m.loggingAndInit()
 	if c.RestartPolicy == spec.RestartAlways {
 		m.notForServices()
 		return object{APIVersion: "apps/v1", Kind: "Deployment", Metadata: meta, Spec: deploymentSpec{

@@ -87,6 +87,11 @@ type ContainerSpec struct {
 	// TTLAfterFinished deletes a finished job's spec that long after it
 	// ended (zero: kept). Its ledger records stay.
 	TTLAfterFinished Duration `yaml:"ttlAfterFinished,omitempty" json:"ttlAfterFinished,omitempty"`
+	// Logging is the container's log driver and options (see logging.go).
+	Logging *Logging `yaml:"logging,omitempty" json:"logging,omitempty"`
+	// Init runs Docker's init (tini) as PID 1: it forwards signals and
+	// reaps orphaned processes.
+	Init bool `yaml:"init,omitempty" json:"init,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.

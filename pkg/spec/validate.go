@@ -136,6 +136,7 @@ func (v *validator) container(c *ContainerSpec) {
 	if c.Healthcheck != nil {
 		v.healthcheck(c.Healthcheck)
 	}
+	v.logging(c.Logging)
 }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
