@@ -70,6 +70,9 @@ type Config struct {
 	// PprofAddr, when set, serves Go's profiles (net/http/pprof) on a
 	// listener of its own; empty (the default) serves none.
 	PprofAddr string
+	// ImageGC removes unused images when the daemon's disk fills (off by
+	// default).
+	ImageGC ImageGCConfig
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -124,6 +127,9 @@ type Agent struct {
 // Run runs the agent until ctx is cancelled or a part fails.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.HTTP.check(); err != nil {
+		return err
+	}
+	if err := cfg.ImageGC.Validate(); err != nil {
 		return err
 	}
 	policy, err := loadPolicy(cfg.PolicyFile)
@@ -202,6 +208,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// away; only the controller waits for it (the unit wants docker.service
 	// but does not require it), and the agent reports not ready meanwhile.
 	g.Go(func() error { return a.Source.Run(ctx) })
+	g.Go(func() error { return a.runImageGC(ctx, cli) })
 	g.Go(func() error {
 		if err := a.waitForDocker(ctx); err != nil {
 			return err
