@@ -165,25 +165,19 @@ func (g *GC) Kick() {
 }
 
 // watch follows container events: a removal anywhere asks for a check
-// (it may have freed an image); a removal of one of this agent's
-// containers records its image's use at that moment.
+// (it may have freed an image); a start, exit or removal of one of this
+// agent's containers records its image's use at that moment (a short job
+// may come and go between two listings).
 func (g *GC) watch(ctx context.Context) {
 	delay := time.Second
 	for ctx.Err() == nil {
 		evs, errs := g.d.Events(ctx, time.Time{}, nil)
 		for ev := range evs {
 			delay = time.Second
-			if ev.Action != "destroy" {
-				continue
+			g.used(ctx, ev)
+			if ev.Action == "destroy" {
+				g.Kick()
 			}
-			g.mu.Lock()
-			if img, ok := g.ours[ev.ContainerID]; ok {
-				g.lastUsed[img] = ev.Time
-				delete(g.ours, ev.ContainerID)
-				g.dirty = true
-			}
-			g.mu.Unlock()
-			g.Kick()
 		}
 		if err := <-errs; err != nil && ctx.Err() == nil {
 			g.opts.Log.Debug("image GC: event stream ended; the periodic check goes on", "err", err, "retry_in", delay)
@@ -193,6 +187,42 @@ func (g *GC) watch(ctx context.Context) {
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, time.Minute)
+	}
+}
+
+// used records the use an event of this agent's container shows.
+func (g *GC) used(ctx context.Context, ev docker.Event) {
+	switch ev.Action {
+	case "start", "die", "destroy":
+	default:
+		return
+	}
+	g.mu.Lock()
+	img, ok := g.ours[ev.ContainerID]
+	g.mu.Unlock()
+	if !ok {
+		if g.opts.Instance == "" || ev.Labels[ownership.LabelInstance] != g.opts.Instance || ev.Image == "" {
+			return
+		}
+		id, err := g.d.ImageID(ctx, ev.Image)
+		if err != nil {
+			return
+		}
+		img = id
+	}
+	if img == "" {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if ev.Time.After(g.lastUsed[img]) {
+		g.lastUsed[img] = ev.Time
+		g.dirty = true
+	}
+	if ev.Action == "destroy" {
+		delete(g.ours, ev.ContainerID)
+	} else {
+		g.ours[ev.ContainerID] = img
 	}
 }
 

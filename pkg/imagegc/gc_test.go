@@ -349,7 +349,7 @@ func TestLastUsedTrackedAndPersisted(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- h.gc.Run(ctx) }()
 	// The container of this agent is removed: its image was used until then.
-	removedAt := t0.Add(50 * time.Hour)
+	removedAt := h.now.Add(time.Hour)
 	waitFor(t, func() bool { _, ok := h.gc.LastUsed()["old-mine"]; return ok })
 	d.mu.Lock()
 	d.containers = d.containers[1:]
@@ -362,7 +362,7 @@ func TestLastUsedTrackedAndPersisted(t *testing.T) {
 	cancel()
 	<-done
 
-	// A new collector reads the record back: old-mine, used at hour 50,
+	// A new collector reads the record back: old-mine, used last,
 	// goes after new (created hour 5, never used).
 	h2 := newHarness(t, d, Thresholds{High: 85, Low: 80})
 	h2.gc.opts.StateFile = h.gc.opts.StateFile
@@ -378,7 +378,7 @@ func TestLastUsedTrackedAndPersisted(t *testing.T) {
 	d.mu.Unlock()
 	h2.gc.Check(context.Background())
 	if !slices.Equal(d.removed, []string{"new", "x"}) {
-		t.Errorf("removed %v, want [new x]: old-mine, created first but used at hour 50, is the most recently used", d.removed)
+		t.Errorf("removed %v, want [new x]: old-mine, created first but used last, is the most recently used", d.removed)
 	}
 }
 
@@ -407,4 +407,21 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func TestShortJobUseIsRecordedFromEvents(t *testing.T) {
+	d := newFakeDaemon(1000*mb, 0, image("job", 10, 1, "app:job"))
+	h := newHarness(t, d, Thresholds{High: 90, Low: 80})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = h.gc.Run(ctx) }()
+	ours := map[string]string{ownership.LabelInstance: "me"}
+	theirs := map[string]string{ownership.LabelInstance: "other"}
+	at := h.now.Add(time.Minute)
+	// Another agent's job first: not this agent's use.
+	d.events <- docker.Event{Action: "die", ContainerID: "j0", Labels: theirs, Image: "app:job", Time: at}
+	// A job that came and went between two listings.
+	d.events <- docker.Event{Action: "start", ContainerID: "j1", Labels: ours, Image: "app:job", Time: at}
+	d.events <- docker.Event{Action: "die", ContainerID: "j1", Labels: ours, Image: "app:job", Time: at.Add(time.Second)}
+	waitFor(t, func() bool { return h.gc.LastUsed()["job"].Equal(at.Add(time.Second)) })
 }
