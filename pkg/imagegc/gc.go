@@ -22,6 +22,10 @@ import (
 // container removal on the daemon (kubelet: every 5 minutes).
 const DefaultPeriod = 5 * time.Minute
 
+// MinKickGap is the least time between two checks asked for by container
+// removals (or the period, when shorter).
+const MinKickGap = 10 * time.Second
+
 // Reason is the reason of the events the collector records.
 const Reason = "ImageGC"
 
@@ -144,14 +148,24 @@ func (g *GC) Run(ctx context.Context) error {
 	go g.watch(ctx)
 	t := time.NewTicker(g.opts.Period)
 	defer t.Stop()
+	// A burst of removals (or a crash loop's) asks for one check, not one
+	// each: checks after a removal are spaced by gap.
+	gap := min(g.opts.Period, MinKickGap)
 	for {
 		g.Check(ctx)
+		checked := time.Now()
 		select {
 		case <-ctx.Done():
 			g.save()
 			return nil
 		case <-t.C:
 		case <-g.kick:
+			select {
+			case <-ctx.Done():
+				g.save()
+				return nil
+			case <-time.After(gap - time.Since(checked)):
+			}
 		}
 	}
 }
@@ -343,7 +357,11 @@ func (g *GC) collect(ctx context.Context, usage Usage, keep Keep) {
 	}
 	g.mu.Unlock()
 	cands := Candidates(imgs, keep, g.opts.Pinned)
-	g.opts.Log.Info("image GC: data-root above the high threshold", "data_root", g.root, "usage_percent", usage.Percent(),
+	level := slog.LevelInfo
+	if len(cands) == 0 {
+		level = slog.LevelDebug // said once by the Warning below
+	}
+	g.opts.Log.Log(ctx, level, "image GC: data-root above the high threshold", "data_root", g.root, "usage_percent", usage.Percent(),
 		"high_threshold", th.High, "low_threshold", th.Low, "to_free_bytes", usage.ToFree(th.Low), "candidates", len(cands))
 	for _, img := range cands {
 		if usage.ToFree(th.Low) == 0 || ctx.Err() != nil {
