@@ -1,9 +1,11 @@
 package docker
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/reconciler/reconciler/pkg/spec"
@@ -39,5 +41,16 @@ func TestBuildConfigLoggingAndInit(t *testing.T) {
 				t.Errorf("init %v, want true", host.Init)
 			}
 		})
+	}
+}
+
+func TestLogsUnreadable(t *testing.T) {
+	// What the daemon answers (501) for a container whose driver is none.
+	unreadable := cerrdefs.ErrNotImplemented.WithMessage("configured logging driver does not support reading")
+	if !LogsUnreadable(unreadable) || !LogsUnreadable(fmt.Errorf("logs of c1: %w", unreadable)) {
+		t.Error("a 501 from the daemon's logs is not recognised")
+	}
+	if LogsUnreadable(nil) || LogsUnreadable(ErrNotFound) || LogsUnreadable(ErrUnavailable) {
+		t.Error("other errors taken for an unreadable log driver")
 	}
 }
