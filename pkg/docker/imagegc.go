@@ -21,6 +21,9 @@ type ImageInfo struct {
 	Tags    []string
 	Size    int64
 	Created time.Time
+	// Parent is true for an image other images were built on (the classic
+	// builder's chain): removing it would only untag it.
+	Parent bool
 }
 
 // DataRoot is the daemon's data-root (docker info's DockerRootDir), where
@@ -41,7 +44,8 @@ func (c *Client) DataRoot(ctx context.Context) (string, error) {
 	return root, nil
 }
 
-// Images lists the local images (intermediate build images left out),
+// Images lists the local images (intermediate build images left out, but
+// telling which images others were built on),
 // with their creation time to the nanosecond (the listing has seconds
 // only, which cannot order images built in one second).
 func (c *Client) Images(ctx context.Context) ([]ImageInfo, error) {
@@ -53,9 +57,23 @@ func (c *Client) Images(ctx context.Context) ([]ImageInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
+	var all []image.Summary
+	err = c.do(ctx, OpList, func(ctx context.Context) (err error) {
+		all, err = c.api.ImageList(ctx, image.ListOptions{All: true})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	parents := map[string]bool{}
+	for _, s := range all {
+		if s.ParentID != "" {
+			parents[s.ParentID] = true
+		}
+	}
 	out := make([]ImageInfo, 0, len(list))
 	for _, s := range list {
-		img := ImageInfo{ID: s.ID, Size: s.Size, Created: time.Unix(s.Created, 0)}
+		img := ImageInfo{ID: s.ID, Size: s.Size, Created: time.Unix(s.Created, 0), Parent: parents[s.ID]}
 		for _, t := range s.RepoTags {
 			if t != "<none>:<none>" {
 				img.Tags = append(img.Tags, t)

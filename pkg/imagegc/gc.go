@@ -346,7 +346,7 @@ func (g *GC) collect(ctx context.Context, usage Usage, keep Keep) {
 	present := map[string]bool{}
 	for _, in := range infos {
 		present[in.ID] = true
-		imgs = append(imgs, Image{ID: in.ID, Tags: in.Tags, Size: in.Size, Created: in.Created, LastUsed: g.lastUsed[in.ID]})
+		imgs = append(imgs, Image{ID: in.ID, Tags: in.Tags, Size: in.Size, Created: in.Created, LastUsed: g.lastUsed[in.ID], Parent: in.Parent})
 	}
 	// Images removed by others leave the record.
 	for id := range g.lastUsed {
@@ -400,7 +400,7 @@ func (g *GC) collect(ctx context.Context, usage Usage, keep Keep) {
 	if usage.ToFree(th.Low) > 0 && !g.warnedFull {
 		g.warnedFull = true
 		g.opts.Event(model.EventWarning, Reason, "data-root %d%% used, above the low threshold %d%%, with no image left that may be removed "+
-			"(%d in use, referenced, kept or pinned)", usage.Percent(), th.Low, len(imgs)-len(cands))
+			"(%d in use, referenced, kept, pinned or the base of others)", usage.Percent(), th.Low, len(imgs)-len(cands))
 	}
 }
 

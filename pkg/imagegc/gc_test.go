@@ -39,6 +39,7 @@ func TestCandidates(t *testing.T) {
 		img("proxy", 0, 0, "other:1", "reconciler/egress-proxy:latest"),
 		img("tie-b", 5, 0),
 		img("tie-a", 5, 0),
+		{ID: "base-of-others", Tags: []string{"base:1"}, Parent: true},
 	}
 	keep := Keep{"in-use": "used", "referenced": "spec", "rollback": "rollback"}
 	var got []string

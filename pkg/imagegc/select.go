@@ -82,6 +82,9 @@ type Image struct {
 	// LastUsed is the last time a container of this agent used the image;
 	// zero when unknown.
 	LastUsed time.Time
+	// Parent: other local images were built on it, so removing it would
+	// only take its tags away and free nothing.
+	Parent bool
 }
 
 // used is when the image was last used, or its creation when that is
@@ -123,12 +126,12 @@ type Keep map[string]string
 
 // Candidates returns the images that may be removed, least recently used
 // first (ties by ID, so the order is stable): every image but those in
-// keep (used by a container, referenced by a spec, kept for a rollback)
-// and those pinned.
+// keep (used by a container, referenced by a spec, kept for a rollback),
+// those pinned and those other images were built on.
 func Candidates(images []Image, keep Keep, pinned []string) []Image {
 	var out []Image
 	for _, img := range images {
-		if _, ok := keep[img.ID]; ok || Pinned(img.Tags, pinned) {
+		if _, ok := keep[img.ID]; ok || img.Parent || Pinned(img.Tags, pinned) {
 			continue
 		}
 		out = append(out, img)
