@@ -13,6 +13,7 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/agent"
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/imagegc"
 	"github.com/reconciler/reconciler/pkg/secrets"
 )
 
@@ -85,6 +86,12 @@ func agentCmd() *cobra.Command {
 	f.IntVar(&cfg.ExecMaxConcurrent, "exec-max-concurrent", cfg.ExecMaxConcurrent, "execs running at once; one more is refused (429)")
 	f.DurationVar(&cfg.ExecMaxDuration, "exec-max-duration", cfg.ExecMaxDuration, "an exec running longer is ended and its client told why (the command may go on in the container)")
 	addOutputFlags(cmd, &cfg)
+	f.Var((*imagegc.Percent)(&cfg.ImageGC.High), "image-gc-high-threshold",
+		"percent of the Docker daemon's data-root filesystem in use above which unused images are removed, least recently used first (0: off)")
+	f.Var((*imagegc.Percent)(&cfg.ImageGC.Low), "image-gc-low-threshold",
+		"percent of that filesystem the image collector frees down to; below --image-gc-high-threshold")
+	f.DurationVar(&cfg.ImageGC.Period, "image-gc-period", imagegc.DefaultPeriod,
+		"how often the image collector checks the data-root (it also checks after every container removal)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

@@ -86,6 +86,9 @@ type Config struct {
 	// (admission.go); zero values: the host less 10 %, no job cap.
 	Allocatable    Allocatable
 	MaxRunningJobs int
+	// ImageGC removes unused images when the daemon's disk fills (off by
+	// default).
+	ImageGC ImageGCConfig
 }
 
 // Defaults are the settings of `reconciler agent` with no flags.
@@ -142,6 +145,9 @@ type Agent struct {
 // Run runs the agent until ctx is cancelled or a part fails.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.HTTP.check(); err != nil {
+		return err
+	}
+	if err := cfg.ImageGC.Validate(); err != nil {
 		return err
 	}
 	budget, err := budget(cfg.Allocatable, cfg.MaxRunningJobs)
@@ -238,6 +244,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// but does not require it), and the agent reports not ready meanwhile.
 	g.Go(func() error { return a.Source.Run(ctx) })
 	g.Go(func() error { return a.runEgress(ctx, eg) })
+	g.Go(func() error { return a.runImageGC(ctx, cli) })
 	g.Go(func() error {
 		if err := a.waitForDocker(ctx); err != nil {
 			return err

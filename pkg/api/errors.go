@@ -68,6 +68,8 @@ func statusOf(err error) int {
 		return http.StatusGatewayTimeout
 	case errdefs.IsUnavailable(err):
 		return http.StatusServiceUnavailable
+	case errdefs.IsNotImplemented(err):
+		return http.StatusNotImplemented
 	}
 	return http.StatusInternalServerError
 }

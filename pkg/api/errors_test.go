@@ -26,6 +26,7 @@ func TestStatusOfSharedKinds(t *testing.T) {
 		{fmt.Errorf("spec %q is managed by file x: %w", "web", store.ErrConflict), http.StatusConflict},
 		{fmt.Errorf("create: %w", docker.ErrConflict), http.StatusConflict},
 		{fmt.Errorf("list containers: %w", docker.ErrUnavailable), http.StatusServiceUnavailable},
+		{fmt.Errorf("web: no output to show: %w", errdefs.ErrNotImplemented), http.StatusNotImplemented},
 		{errors.New("boom"), http.StatusInternalServerError},
 	} {
 		if got := api.StatusOf(tc.err); got != tc.want {

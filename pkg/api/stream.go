@@ -164,6 +164,9 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request, name string) error
 		return err
 	}
 	out, err := rt.Logs(r.Context(), c.ID, docker.LogOptions{Follow: follow, Tail: tail, Since: since, Timestamps: timestamps})
+	if docker.LogsUnreadable(err) {
+		return fail(errdefs.ErrNotImplemented, "", "%s: no output to show: %s", name, docker.LogsUnreadableMessage)
+	}
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,9 @@ func logsUntil(s *step, exit model.ContainerExit) time.Time {
 // up to until when it is set.
 func (c *Controller) logTail(ctx context.Context, id string, until time.Time) string {
 	rc, err := c.rt.Logs(ctx, id, docker.LogOptions{Tail: fmt.Sprint(c.opts.LogTailLines), Until: until})
+	if docker.LogsUnreadable(err) {
+		return "(no log tail: " + docker.LogsUnreadableMessage + ")\n"
+	}
 	if err != nil {
 		return ""
 	}

@@ -74,7 +74,7 @@ func BuildConfig(req CreateRequest) (*container.Config, *container.HostConfig, *
 	if req.SecurityOpt != nil {
 		secOpt = req.SecurityOpt
 	}
-	noInit := false
+	useInit := s.Init
 	netMode, netCfg := networkOf(s.Network)
 	host := &container.HostConfig{
 		// The agent applies restart policies itself; a daemon restart would
@@ -89,10 +89,8 @@ func BuildConfig(req CreateRequest) (*container.Config, *container.HostConfig, *
 		CapDrop:        s.CapDrop,
 		SecurityOpt:    secOpt,
 		ReadonlyRootfs: s.ReadOnlyRootFilesystem,
-		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{
-			"max-size": logMaxSize, "max-file": logMaxFiles,
-		}},
-		Init: &noInit,
+		LogConfig:      logConfigOf(s.Logging),
+		Init:           &useInit,
 	}
 	if s.HostPID {
 		host.PidMode = "host"

@@ -108,5 +108,6 @@ func eventOf(m events.Message) Event {
 		Labels:      labels,
 		Time:        at,
 		ExitCode:    m.Actor.Attributes["exitCode"],
+		Image:       m.Actor.Attributes["image"],
 	}
 }

@@ -27,7 +27,7 @@ func TestEventOf(t *testing.T) {
 	}
 	got.Time = time.Time{}
 	eq(t, "event", got, Event{
-		Action: "die", ContainerID: "c1", ExitCode: "137",
+		Action: "die", ContainerID: "c1", ExitCode: "137", Image: "reconciler/box:latest",
 		Labels: map[string]string{ownership.LabelSpec: "web", "team": "a"},
 	})
 	eq(t, "health action", eventOf(events.Message{Action: "health_status: unhealthy"}).Action, "health_status: unhealthy")

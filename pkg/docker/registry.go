@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
@@ -17,12 +18,19 @@ const (
 	OpImageTag            = "image_tag"
 )
 
-// ImageInfo is what the agent needs of a local image.
+// ImageInfo is what the agent needs of a local image: autoUpdate its
+// digests, the image collector (pkg/imagegc) the rest.
 type ImageInfo struct {
 	ID string
 	// RepoDigests are the image's name@digest references, as the daemon
 	// recorded them at pull or push.
 	RepoDigests []string
+	Tags        []string
+	Size        int64
+	Created     time.Time
+	// Parent is true for an image other images were built on (the classic
+	// builder's chain): removing it would only untag it.
+	Parent bool
 }
 
 // DigestFor returns the digest that ImageInfo's RepoDigests give for

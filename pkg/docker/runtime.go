@@ -121,6 +121,7 @@ type Event struct {
 	Labels      map[string]string
 	Time        time.Time
 	ExitCode    string // for die
+	Image       string // the image as the container was created with it
 }
 
 // Runtime is the narrow interface the controller needs from Docker. Unit

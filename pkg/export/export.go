@@ -108,6 +108,7 @@ func (m *mapper) object() object {
 
 	m.restarts()
 	m.dependencies()
+	m.loggingAndInit()
 	if c.RestartPolicy == spec.RestartAlways {
 		m.notForServices()
 		strategy, minReady := m.strategy()

@@ -315,6 +315,12 @@ securityOpt: ["seccomp=/etc/profile.json", "apparmor=my-profile", "label=disable
 			warnings: []string{"spec.hostUTS", "spec.devices[0]", "spec.securityOpt[0]"},
 		},
 		{
+			name:     "logging-init",
+			body:     "image: i\nlogging: {driver: local, options: {max-size: 5m}}\ninit: true",
+			want:     map[string]string{pod + "shareProcessNamespace": "-"},
+			warnings: []string{"spec.logging", "spec.init"},
+		},
+		{
 			name:     "networks",
 			body:     "image: i\nnetwork: none",
 			want:     map[string]string{pod + "hostNetwork": "-"},

@@ -52,6 +52,9 @@ type Policy struct {
 	// MaxTerminationGracePeriod bounds a spec's terminationGracePeriod;
 	// zero means DefaultMaxTerminationGracePeriod.
 	MaxTerminationGracePeriod Duration `yaml:"maxTerminationGracePeriod,omitempty" json:"maxTerminationGracePeriod,omitempty"`
+	// AllowedLogDrivers are the drivers a spec's logging may name; unset,
+	// DefaultLogDrivers.
+	AllowedLogDrivers []string `yaml:"allowedLogDrivers,omitempty" json:"allowedLogDrivers,omitempty"`
 }
 
 // Defaults of the policy fields that are not plain deny.
@@ -146,7 +149,7 @@ func (p *Policy) validate() ErrorList {
 	if p.MaxTerminationGracePeriod.Duration < 0 {
 		errs = append(errs, &FieldError{Path: "maxTerminationGracePeriod", Msg: fmt.Sprintf("%s is negative", p.MaxTerminationGracePeriod)})
 	}
-	return errs
+	return append(errs, p.validateLogDrivers()...)
 }
 
 // parsePortRange reads "8080" or "9000-9100".
@@ -287,6 +290,7 @@ func (p *Policy) Admit(s *Spec) (map[int]string, ErrorList) {
 	for i, sec := range c.Secrets {
 		secret(fmt.Sprintf("spec.secrets[%d].file", i), sec.File)
 	}
+	errs = append(errs, p.admitLogging(c)...)
 	if len(errs) > 0 {
 		return nil, s.locate(errs)
 	}

@@ -101,6 +101,11 @@ type ContainerSpec struct {
 	// UpdateStrategy and DependsOn: see rollout.go.
 	UpdateStrategy *UpdateStrategy `yaml:"updateStrategy,omitempty" json:"updateStrategy,omitempty"`
 	DependsOn      []Dependency    `yaml:"dependsOn,omitempty" json:"dependsOn,omitempty"`
+	// Logging is the container's log driver and options (see logging.go).
+	Logging *Logging `yaml:"logging,omitempty" json:"logging,omitempty"`
+	// Init runs Docker's init (tini) as PID 1: it forwards signals and
+	// reaps orphaned processes.
+	Init bool `yaml:"init,omitempty" json:"init,omitempty"`
 }
 
 // EnvVar is one environment variable. Exactly one of Value and ValueFrom.

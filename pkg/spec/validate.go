@@ -141,6 +141,7 @@ func (v *validator) container(c *ContainerSpec) {
 		v.healthcheck(c.Healthcheck)
 	}
 	v.autoUpdate(c)
+	v.logging(c.Logging)
 }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }

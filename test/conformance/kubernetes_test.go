@@ -65,6 +65,8 @@ spec:
   securityOpt: [no-new-privileges, "apparmor=unconfined", "label=type:container_t", "label=level:s0:c1,c2"]
   readOnlyRootFilesystem: true
   healthcheck: {test: [CMD-SHELL, "wget -q -O- localhost:8080"], interval: 10s, timeout: 2s, startPeriod: 5s, retries: 3}
+  logging: {driver: local, options: {max-size: 5m}}
+  init: true
 ---
 apiVersion: reconciler/v1
 kind: Container

@@ -39,8 +39,9 @@ const daemonStartBudget = 30 * time.Second
 
 // startPrivateDaemon starts a dockerd in a fresh directory and loads the
 // box image into it. A machine that cannot run one fails the test with
-// what is missing.
-func startPrivateDaemon(ctx context.Context) *privateDaemon {
+// what is missing. Each prepare func runs on the directory before dockerd
+// starts (e.g. to mount a small filesystem on its data-root, dir/data).
+func startPrivateDaemon(ctx context.Context, prepare ...func(dir string)) *privateDaemon {
 	GinkgoHelper()
 	for _, bin := range []string{"dockerd", "containerd", "containerd-shim-runc-v2", "runc"} {
 		_, err := exec.LookPath(bin)
@@ -56,6 +57,9 @@ func startPrivateDaemon(ctx context.Context) *privateDaemon {
 	// Its own config file: /etc/docker/daemon.json belongs to the machine's
 	// daemon (its data-root would clash with ours).
 	Expect(os.WriteFile(filepath.Join(dir, "daemon.json"), []byte(`{"storage-driver": "vfs"}`), 0o600)).To(Succeed())
+	for _, p := range prepare {
+		p(dir)
+	}
 	d.start(ctx)
 	d.cli, err = client.NewClientWithOpts(client.WithHost(d.host), client.WithAPIVersionNegotiation())
 	Expect(err).NotTo(HaveOccurred())
