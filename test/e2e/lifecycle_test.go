@@ -29,7 +29,17 @@ func containerLogs(ctx context.Context, id string) string {
 	return b.String()
 }
 
-func (a *Agent) API() *api.Client { return api.NewClient(a.Socket) }
+// API returns the agent's API client.
+//
+// One client serves every call: a client per call leaves one idle
+// keep-alive connection each, and a test polling at Gomega's 10 ms reaches
+// the agent's --http-max-conns within seconds, after which calls stall for
+// the idle timeout. Connections to an agent that was killed are dropped
+// by the transport and dialled again.
+func (a *Agent) API() *api.Client {
+	a.apiOnce.Do(func() { a.api = api.NewClient(a.Socket) })
+	return a.api
+}
 
 // Status returns a spec's status through the API.
 func (a *Agent) Status(ctx context.Context, name string) (model.Status, error) {

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/images"
 )
 
@@ -163,6 +164,9 @@ type Agent struct {
 	cmd    *exec.Cmd
 	log    *syncWriter
 	exited chan struct{}
+	// api is the one API client of this agent (see API).
+	apiOnce sync.Once
+	api     *api.Client
 }
 
 // startAgent starts an agent with fresh directories and waits until it is
