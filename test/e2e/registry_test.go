@@ -47,27 +47,33 @@ var (
 // directory named by its pinned version, so that later runs reuse it (a
 // first build takes minutes on a loaded machine).
 func buildRegistry() string {
-	registryBinOnce.Do(func() {
-		dir := filepath.Join(os.TempDir(), "reconciler-e2e-"+strings.NewReplacer("/", "-", "@", "-").Replace(registryModule))
-		registryBin = filepath.Join(dir, "registry")
-		if fi, err := os.Stat(registryBin); err == nil && fi.Mode().IsRegular() {
-			return
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			registryBinErr = err
-			return
-		}
-		cmd := exec.Command("go", "install", registryModule)
-		cmd.Dir = dir // outside the module: go install pkg@version builds it on its own
-		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			registryBinErr = fmt.Errorf("the registry specs need %s, built with `go install` from the module proxy (GOPROXY=%s); it failed: %v\n%s",
-				registryModule, os.Getenv("GOPROXY"), err, out)
-		}
-	})
+	registryBinOnce.Do(doBuildRegistry)
 	Expect(registryBinErr).NotTo(HaveOccurred())
 	return registryBin
+}
+
+// prebuildRegistry starts the build while the suite's other specs run (the
+// suite's BeforeSuite calls it), so the registry specs seldom wait for it.
+func prebuildRegistry() { go registryBinOnce.Do(doBuildRegistry) }
+
+func doBuildRegistry() {
+	dir := filepath.Join(os.TempDir(), "reconciler-e2e-"+strings.NewReplacer("/", "-", "@", "-").Replace(registryModule))
+	registryBin = filepath.Join(dir, "registry")
+	if fi, err := os.Stat(registryBin); err == nil && fi.Mode().IsRegular() {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		registryBinErr = err
+		return
+	}
+	cmd := exec.Command("go", "install", registryModule)
+	cmd.Dir = dir // outside the module: go install pkg@version builds it on its own
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		registryBinErr = fmt.Errorf("the registry specs need %s, built with `go install` from the module proxy (GOPROXY=%s); it failed: %v\n%s",
+			registryModule, os.Getenv("GOPROXY"), err, out)
+	}
 }
 
 // testRegistry is a distribution registry on 127.0.0.1 with htpasswd auth.

@@ -97,6 +97,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	out, err := build.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), "building the agent: %s", out)
 
+	// The registry specs need a registry built from the module proxy: a
+	// first build takes minutes, so it starts now, beside the other specs.
+	prebuildRegistry()
 	Expect(images.EnsureBox(ctx, dcli, images.BoxImage, GinkgoWriter)).To(Succeed(),
 		"the e2e suite needs the reconciler/box image, built from cmd/box")
 	// Every agent builds the egress proxy's image at start when it is
