@@ -101,3 +101,30 @@ func checkExamples(t *testing.T, files []string, policy *Policy, root string) {
 		t.Errorf("%v", errs)
 	}
 }
+
+// The Claude Code example is the job the product exists for: README shows
+// it with admission (priority and resources), an egress allow-list and a
+// private workspace (its output is kept for every job), so it must use them.
+func TestClaudeCodeExampleUsesTheJobFeatures(t *testing.T) {
+	data, err := os.ReadFile("../../specs/examples/claude-code-job.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := Decode("claude-code-job.yaml", data)
+	if err != nil || len(specs) != 1 {
+		t.Fatalf("decode: %v (%d specs)", err, len(specs))
+	}
+	c := specs[0].Spec
+	if c.Priority == 0 || c.Resources.Memory == "" || c.Resources.CPUs == "" {
+		t.Errorf("admission: priority %d, resources %+v; want a priority and memory and cpus", c.Priority, c.Resources)
+	}
+	if c.Egress == nil || len(c.Egress.Allow) == 0 {
+		t.Errorf("egress: %+v; want an allow-list", c.Egress)
+	}
+	if c.Workspace == nil || c.Workspace.Source == "" || c.Workspace.Target == "" {
+		t.Errorf("workspace: %+v; want source and target", c.Workspace)
+	}
+	if c.RestartPolicy != RestartNever || c.TTLAfterFinished.Duration == 0 {
+		t.Errorf("restartPolicy %s, ttlAfterFinished %s: want a Never job kept for a while", c.RestartPolicy, c.TTLAfterFinished)
+	}
+}
