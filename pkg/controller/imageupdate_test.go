@@ -302,3 +302,39 @@ func TestAutoUpdateDuringATrialRollsBackToTheLastImageThatPassed(t *testing.T) {
 		t.Fatalf("after rollback: %+v", hist.Image)
 	}
 }
+
+// An update goes through the spec's update strategy: with StartFirst the
+// new image's container starts beside the old one, which runs on until the
+// replacement is ready.
+func TestAutoUpdateReplacesByTheSpecsStrategy(t *testing.T) {
+	h := newHarness(t)
+	reg := newFakeRegistry()
+	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, Images: reg})
+	h.putSpec("web", func(c *spec.ContainerSpec) {
+		c.Image = updRef
+		c.AutoUpdate = &spec.AutoUpdate{Interval: spec.Duration{Duration: time.Minute}, RollbackAfter: spec.Duration{Duration: 30 * time.Second}}
+		c.UpdateStrategy = &spec.UpdateStrategy{Type: spec.StartFirst, MinReady: spec.Duration{Duration: 5 * time.Second}}
+	})
+	h.runsImage("web", reg, "sha256:1111")
+	old := h.rt.byName(ContainerName("web"))
+
+	reg.mu.Lock()
+	reg.remote = dig2
+	reg.mu.Unlock()
+	h.check("web")
+	h.reconcile("web")
+	next := h.rt.byName(NextName("web"))
+	if next == nil || next.State != "running" || h.rt.lastCreate.Image != "sha256:2222" {
+		t.Fatalf("no replacement of the new image beside the old one: next %+v, created from %q, calls %v",
+			next, h.rt.lastCreate.Image, h.rt.ops())
+	}
+	if old.State != "running" || h.rt.count("stop") != 0 {
+		t.Fatalf("the old container was stopped before the new one was ready: %v", h.rt.ops())
+	}
+	h.now = h.now.Add(5 * time.Second)
+	h.reconcile("web")
+	h.reconcile("web")
+	if ct := h.rt.byName(ContainerName("web")); ct == nil || ct.ID != next.ID || h.rt.containers[old.ID] != nil {
+		t.Fatalf("after minReady: %+v, calls %v; want the new image's container under the name", ct, h.rt.ops())
+	}
+}
