@@ -300,7 +300,7 @@ func (c *Controller) resyncLoop(ctx context.Context) {
 // resync lists every container of this agent once, refreshes the cache and
 // enqueues every spec name known to the store or to Docker.
 func (c *Controller) resync(ctx context.Context) error {
-	recs, err := c.st.ListSpecs()
+	stored, err := specNames(c.st)
 	if err != nil {
 		return fmt.Errorf("list specs: %w", err)
 	}
@@ -311,11 +311,11 @@ func (c *Controller) resync(ctx context.Context) error {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	c.dockerUp.Store(true)
-	names := map[string]struct{}{}
-	for _, r := range recs {
-		names[r.Spec.Metadata.Name] = struct{}{}
+	names := make(map[string]struct{}, len(stored))
+	for _, n := range stored {
+		names[n] = struct{}{}
 	}
-	by := map[string][]docker.Container{}
+	by := make(map[string][]docker.Container, len(stored))
 	for _, ct := range cs {
 		n := ct.Labels[docker.LabelSpec]
 		if n == "" {
