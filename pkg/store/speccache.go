@@ -31,7 +31,7 @@ import (
 type specCache struct {
 	gen atomic.Uint64
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	entries map[string]specEntry
 	// names are the keys of the whole bucket as listed at generation
 	// listGen, sorted: ListSpecs serves them from memory while that is the
@@ -56,9 +56,9 @@ func (c *specCache) generation() uint64 { return c.gen.Load() }
 
 // fresh returns name's record when it was read at generation g.
 func (c *specCache) fresh(name string, g uint64) (Record, bool) {
-	c.mu.Lock()
+	c.mu.RLock()
 	e, ok := c.entries[name]
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if !ok || e.gen != g {
 		return Record{}, false
 	}
@@ -68,21 +68,21 @@ func (c *specCache) fresh(name string, g uint64) (Record, bool) {
 // freshList returns every record, sorted by name, when the whole bucket
 // was listed at generation g and every entry is fresh.
 func (c *specCache) freshList(g uint64) ([]Record, bool) {
-	c.mu.Lock()
+	c.mu.RLock()
 	if !c.listed || c.listGen != g {
-		c.mu.Unlock()
+		c.mu.RUnlock()
 		return nil, false
 	}
 	recs := make([]Record, 0, len(c.names))
 	for _, n := range c.names {
 		e, ok := c.entries[n]
 		if !ok || e.gen != g {
-			c.mu.Unlock()
+			c.mu.RUnlock()
 			return nil, false
 		}
 		recs = append(recs, e.rec)
 	}
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	for i := range recs {
 		recs[i] = copyRecord(recs[i])
 	}
@@ -104,9 +104,9 @@ func (c *specCache) listedAll(names []string, g uint64) {
 // transaction opened at generation g. raw is only valid in that
 // transaction; the cache keeps its own copy.
 func (c *specCache) decode(name, raw []byte, g uint64) (Record, error) {
-	c.mu.Lock()
+	c.mu.RLock()
 	e, ok := c.entries[string(name)]
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if ok && bytes.Equal(e.raw, raw) {
 		if e.gen < g {
 			c.put(string(name), specEntry{raw: e.raw, rec: e.rec, gen: g})
@@ -144,8 +144,8 @@ func (c *specCache) drop(name string) {
 
 // len is the number of entries, for tests.
 func (c *specCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	return len(c.entries)
 }
 
