@@ -324,7 +324,7 @@ func (c *Controller) resyncLoop(ctx context.Context) {
 // resync lists every container of this agent once, refreshes the cache and
 // enqueues every spec name known to the store or to Docker.
 func (c *Controller) resync(ctx context.Context) error {
-	recs, err := c.st.ListSpecs()
+	stored, err := specNames(c.st)
 	if err != nil {
 		return fmt.Errorf("list specs: %w", err)
 	}
@@ -335,12 +335,20 @@ func (c *Controller) resync(ctx context.Context) error {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	c.dockerUp.Store(true)
-	c.seedAdmission(recs, cs)
-	names := map[string]struct{}{}
-	for _, r := range recs {
-		names[r.Spec.Metadata.Name] = struct{}{}
+	if !c.adm.isReady() {
+		// Only the first listing seeds admission, and it needs the specs
+		// themselves; every later resync lists names alone.
+		recs, err := c.st.ListSpecs()
+		if err != nil {
+			return fmt.Errorf("list specs: %w", err)
+		}
+		c.seedAdmission(recs, cs)
 	}
-	by := map[string][]docker.Container{}
+	names := make(map[string]struct{}, len(stored))
+	for _, n := range stored {
+		names[n] = struct{}{}
+	}
+	by := make(map[string][]docker.Container, len(stored))
 	for _, ct := range cs {
 		n := ct.Labels[docker.LabelSpec]
 		if n == "" {

@@ -52,6 +52,7 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 		return err
 	}
 	err = tx.Commit()
+	s.specs.written() // committed or not: no cached spec is fresh
 	s.health.mu.Lock()
 	defer s.health.mu.Unlock()
 	if err != nil {

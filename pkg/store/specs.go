@@ -73,6 +73,7 @@ func (s *Store) PutSpec(r Record) error {
 		}
 		return put(b, []byte(name), r)
 	})
+	s.specs.drop(name)
 	if err != nil {
 		return fmt.Errorf("put spec %q: %w", name, err)
 	}
@@ -81,12 +82,18 @@ func (s *Store) PutSpec(r Record) error {
 
 // GetSpec returns the named spec or ErrNotFound.
 func (s *Store) GetSpec(name string) (Record, error) {
+	g := s.specs.generation()
+	if r, ok := s.specs.fresh(name, g); ok {
+		return r, nil
+	}
 	var r Record
 	err := s.db.View(func(tx *bolt.Tx) error {
-		found, err := get(tx.Bucket(bucketSpecs), []byte(name), &r)
-		if err == nil && !found {
+		raw := tx.Bucket(bucketSpecs).Get([]byte(name))
+		if raw == nil {
 			return ErrNotFound
 		}
+		var err error
+		r, err = s.specs.decode([]byte(name), raw, g)
 		return err
 	})
 	if err != nil {
@@ -97,12 +104,42 @@ func (s *Store) GetSpec(name string) (Record, error) {
 
 // ListSpecs returns every spec, sorted by name.
 func (s *Store) ListSpecs() ([]Record, error) {
+	g := s.specs.generation()
+	if out, ok := s.specs.freshList(g); ok {
+		return out, nil
+	}
 	var out []Record
+	var names []string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return forEach(tx.Bucket(bucketSpecs), func(r Record) { out = append(out, r) })
+		return tx.Bucket(bucketSpecs).ForEach(func(k, raw []byte) error {
+			r, err := s.specs.decode(k, raw, g)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			names = append(names, string(k))
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list specs: %w", err)
+	}
+	s.specs.listedAll(names, g)
+	return out, nil
+}
+
+// SpecNames returns the name of every spec, sorted, without decoding them:
+// what a resync needs.
+func (s *Store) SpecNames() ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSpecs).ForEach(func(k, _ []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list spec names: %w", err)
 	}
 	return out, nil
 }
@@ -118,6 +155,7 @@ func (s *Store) DeleteSpec(name string) error {
 		found = specs.Get([]byte(name)) != nil
 		return specs.Delete([]byte(name))
 	})
+	s.specs.drop(name)
 	switch {
 	case err != nil:
 		return fmt.Errorf("delete spec %q: %w", name, err)

@@ -70,6 +70,7 @@ type Store struct {
 	instanceID string
 	secretKey  []byte
 	health     writeHealth
+	specs      specCache // decoded specs, checked against the stored bytes
 }
 
 // Close releases the file and its lock.
