@@ -286,7 +286,10 @@ func (a *admission) seed(recs []store.Record, running []docker.Container, wait [
 	}
 	for _, ct := range running {
 		name := ct.Labels[docker.LabelSpec]
-		if !ct.Running() || name == "" || specs[name] == nil {
+		// A created container counts too: the agent before may have died
+		// in its start call, which the daemon still completes, so it may be
+		// running a moment after this listing.
+		if !(ct.Running() || ct.State == "created") || name == "" || specs[name] == nil {
 			continue
 		}
 		req, job := requestOf(specs[name])

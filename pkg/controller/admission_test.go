@@ -359,3 +359,43 @@ func TestAdmissionPriorityChangeReorders(t *testing.T) {
 		t.Fatalf("creates %d: a priority change created something", h.rt.count("create"))
 	}
 }
+
+// TestAdmissionCountsAContainerCreatedBeforeTheRestart: an agent killed
+// in its start call leaves a container that the first listing of the next
+// agent shows as created, and that the daemon starts a moment later. It
+// holds its share from that listing on, so nothing queued is started
+// beside it beyond the budget (the e2e admission spec saw 4 running
+// against a budget of 2 before).
+func TestAdmissionCountsAContainerCreatedBeforeTheRestart(t *testing.T) {
+	b := Budget{MaxRunningJobs: 1}
+	h := admHarness(t, b)
+	if err := h.c.resync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.putQueuedJob("first", 0, "")
+	h.reconcile("first")
+	if got := h.running(); len(got) != 1 || got[0] != "first" {
+		t.Fatalf("running %v, want first", got)
+	}
+	// The agent dies inside the start call: the listing sees "created".
+	ct := h.rt.byName(ContainerName("first"))
+	h.rt.mu.Lock()
+	ct.State = "created"
+	h.rt.mu.Unlock()
+	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, Budget: b})
+	if err := h.c.resync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon completes the start.
+	h.rt.mu.Lock()
+	ct.State = "running"
+	h.rt.mu.Unlock()
+	h.putQueuedJob("second", 0, "")
+	h.reconcile("second")
+	if got := h.running(); len(got) != 1 || got[0] != "first" {
+		t.Fatalf("running %v with --max-running-jobs 1: the created container was not counted", got)
+	}
+	if st := h.status("second"); st.Phase != model.PhaseQueued {
+		t.Fatalf("second: %+v, want Queued", st)
+	}
+}
