@@ -106,6 +106,9 @@ type Observed struct {
 	// when there is none; NextStopping says a stop of it is under way.
 	Next         *docker.Container
 	NextStopping bool
+	// Image is what is known of the image a create needs; nil until decide
+	// asks for a create (decide_image.go).
+	Image *ImageFacts
 }
 
 // Failure is a reason (an event reason, e.g. SecretUnavailable) and its
@@ -166,16 +169,35 @@ type Action struct {
 	// Expired says a finished job's ttlAfterFinished passed: what the
 	// agent keeps for it beside the container (its workspace) goes too.
 	Expired bool
+	// Image, with ActCreate or ActCreateNext, is what the create does
+	// about its image; nil until the image is observed.
+	Image *ImageDecision
 }
 
 // decide works out the next step for one spec. It is pure: everything it
 // needs is in its arguments, and it calls nothing outside this file.
+//
+// A create needs its image: once o.Image is observed, the create becomes
+// what the image allows (decide_image.go), or, when it cannot be made,
+// the failure of the create, as if the daemon had refused it.
 func decide(d Desired, o Observed, h model.History, now time.Time) Action {
+	a := decideUnderPolicy(d, o, h, now)
+	if creates(a.Kind) && o.Image != nil {
+		var f *Failure
+		if a, f = withImage(a, d, o, now); f != nil {
+			o.CreateFailed, o.Image = f, nil
+			a = decideUnderPolicy(d, o, h, now)
+		}
+	}
+	return forward(a, h)
+}
+
+func decideUnderPolicy(d Desired, o Observed, h model.History, now time.Time) Action {
 	a := decideAdmitted(d, o, h, now)
 	if d.Spec != nil && len(d.Refused) > 0 {
 		a = refused(a, d, o, h)
 	}
-	return forward(a, h)
+	return a
 }
 
 // forward keeps the history moving forward only, as swarmkit's transition
