@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/spec"
 )
@@ -158,5 +159,38 @@ func TestDecideWithImage(t *testing.T) {
 	if a.Kind != ActNone || a.Phase != model.PhaseRunning || a.Failed == nil || a.Failed.Reason != "ErrImageNeverPull" ||
 		!strings.Contains(a.Message, "the old container keeps running") {
 		t.Fatalf("start-first, Never, image absent: %+v", a)
+	}
+}
+
+// TestDecideEventTexts: decide says which events record an action, with
+// their texts; apply records them as they are.
+func TestDecideEventTexts(t *testing.T) {
+	d := testSpec(spec.RestartOnFailure)
+	never := testSpec(spec.RestartNever)
+	crashed := func(d Desired, code int) Action {
+		return decide(d, Observed{Container: ctr(d, "exited", exited(code, time.Second))}, model.History{SpecHash: d.generation(), Attempts: 1, NextTryAt: t0}, t0)
+	}
+	for _, tc := range []struct {
+		name string
+		a    Action
+		want string // reason: message, joined by " | "
+	}{
+		{"a crash restarted after a back-off", crashed(d, 1),
+			"Error: Container c1 exited with code 1 (Error) after 1s | BackOff: Back-off 1s restarting failed container"},
+		{"a run that completed", crashed(never, 0), "Completed: Container c1 exited with code 0 (Completed) after 1s"},
+		{"a failed run not restarted", crashed(never, 2), "Error: Container c1 exited with code 2 (Error) after 1s"},
+		{"a stop", decide(d, Observed{Container: ctr(d, "running", func(c *docker.Container) { c.Health = "unhealthy" })}, model.History{}, t0),
+			"Killing: Stopping container c1 (container is unhealthy) with grace period 10s"},
+		{"a stray", decide(d, Observed{Strays: []docker.Container{{ID: "c2", Name: "x"}}}, model.History{}, t0),
+			"StrayRemoved: Removing stray container c2"},
+		{"nothing to do", decide(d, Observed{Container: ctr(d, "running")}, model.History{SpecHash: d.generation()}, t0), ""},
+	} {
+		var got []string
+		for _, n := range tc.a.Events {
+			got = append(got, n.Reason+": "+n.Message)
+		}
+		if s := strings.Join(got, " | "); s != tc.want {
+			t.Errorf("%s (%v): events %q, want %q", tc.name, tc.a.Kind, s, tc.want)
+		}
 	}
 }
