@@ -29,15 +29,20 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		s.a = refused(s.a, s.d, s.o, s.a.History)
 		return true, c.settle(s)
 	}
-	image, err := c.pinnedImage(ctx, s)
-	if err != nil {
-		return true, err
+	img := s.a.Image
+	if img == nil {
+		return true, fmt.Errorf("%s of %q decided before its image was observed", s.a.Kind, name)
 	}
-	if image == "" {
-		if ok, err := c.imageReady(ctx, s); !ok || err != nil {
-			return s.o.CreateFailed == nil || err != nil, err
-		}
+	switch img.Step {
+	case ImagePull:
+		return true, c.startPull(ctx, s)
+	case ImageBackOff:
+		return true, c.commitState(s, nil)
 	}
+	if img.DropPin {
+		s.d.ImageID = "" // the reference's image is adopted once its container runs
+	}
+	image := img.ImageID
 	var env map[string]string
 	if d.secrets != nil {
 		env = d.secrets.env

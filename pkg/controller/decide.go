@@ -106,6 +106,9 @@ type Observed struct {
 	// when there is none; NextStopping says a stop of it is under way.
 	Next         *docker.Container
 	NextStopping bool
+	// Image is what is known of the image a create needs; nil until decide
+	// asks for a create (decide_image.go).
+	Image *ImageFacts
 }
 
 // Failure is a reason (an event reason, e.g. SecretUnavailable) and its
@@ -166,16 +169,72 @@ type Action struct {
 	// Expired says a finished job's ttlAfterFinished passed: what the
 	// agent keeps for it beside the container (its workspace) goes too.
 	Expired bool
+	// Image, with ActCreate or ActCreateNext, is what the create does
+	// about its image; nil until the image is observed.
+	Image *ImageDecision
+	// Events are what apply records when it has carried the action out.
+	Events []Note
 }
 
 // decide works out the next step for one spec. It is pure: everything it
 // needs is in its arguments, and it calls nothing outside this file.
+//
+// A create needs its image: once o.Image is observed, the create becomes
+// what the image allows (decide_image.go), or, when it cannot be made,
+// the failure of the create, as if the daemon had refused it.
 func decide(d Desired, o Observed, h model.History, now time.Time) Action {
+	a := decideUnderPolicy(d, o, h, now)
+	if creates(a.Kind) && o.Image != nil {
+		var f *Failure
+		if a, f = withImage(a, d, o, now); f != nil {
+			o.CreateFailed, o.Image = f, nil
+			a = decideUnderPolicy(d, o, h, now)
+		}
+	}
+	a.Events = eventsOf(d, a)
+	return forward(a, h)
+}
+
+// eventsOf are the events that record a once it is carried out.
+func eventsOf(d Desired, a Action) []Note {
+	switch a.Kind {
+	case ActRecordExit:
+		e := a.Exit
+		n := Note{model.EventNormal, "Completed", fmt.Sprintf("Container %s exited with code %d (%s) after %s",
+			short(e.ContainerID), e.ExitCode, e.Reason, e.Duration)}
+		if !e.Succeeded() || e.Reason != model.ReasonCompleted {
+			n.Type, n.Reason = model.EventWarning, string(e.Reason)
+		}
+		ns := []Note{n}
+		if a.Phase == model.PhaseBackoff {
+			ns = append(ns, Note{model.EventWarning, "BackOff", fmt.Sprintf("Back-off %s restarting failed container", a.RequeueAfter)})
+		}
+		if a.Phase == model.PhaseFailed && a.Message != "" {
+			ns = append(ns, Note{model.EventWarning, "Failed", a.Message})
+		}
+		return ns
+	case ActStop:
+		return []Note{{model.EventNormal, "Killing", fmt.Sprintf("Stopping container %s (%s) with grace period %s",
+			short(a.ContainerID), strings.ToLower(a.Message), a.Grace)}}
+	case ActStopNext:
+		return []Note{{model.EventNormal, "Killing", fmt.Sprintf("Stopping replacement container %s with grace period %s",
+			short(a.ContainerID), a.Grace)}}
+	case ActNextFailed:
+		return []Note{{model.EventWarning, "RolloutFailed", a.Message}}
+	case ActRemoveStray:
+		return []Note{{model.EventWarning, "StrayRemoved", fmt.Sprintf("Removing stray container %s", short(a.ContainerID))}}
+	case ActExpire:
+		return []Note{{model.EventNormal, "Expired", fmt.Sprintf("Finished job removed after ttlAfterFinished %s", d.Spec.Spec.TTLAfterFinished)}}
+	}
+	return nil
+}
+
+func decideUnderPolicy(d Desired, o Observed, h model.History, now time.Time) Action {
 	a := decideAdmitted(d, o, h, now)
 	if d.Spec != nil && len(d.Refused) > 0 {
 		a = refused(a, d, o, h)
 	}
-	return forward(a, h)
+	return a
 }
 
 // forward keeps the history moving forward only, as swarmkit's transition

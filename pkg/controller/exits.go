@@ -22,19 +22,7 @@ func (c *Controller) recordExit(ctx context.Context, s *step) error {
 	if err := c.saveOutput(ctx, s, exit); err != nil {
 		return err
 	}
-	typ, reason := model.EventNormal, "Completed"
-	if !exit.Succeeded() || exit.Reason != model.ReasonCompleted {
-		typ, reason = model.EventWarning, string(exit.Reason)
-	}
-	evs := []model.Event{c.event(name, typ, reason, "Container %s exited with code %d (%s) after %s",
-		short(exit.ContainerID), exit.ExitCode, exit.Reason, exit.Duration)}
-	if a.Phase == model.PhaseBackoff {
-		evs = append(evs, c.event(name, model.EventWarning, "BackOff", "Back-off %s restarting failed container",
-			a.RequeueAfter))
-	}
-	if a.Phase == model.PhaseFailed && a.Message != "" {
-		evs = append(evs, c.event(name, model.EventWarning, "Failed", "%s", a.Message))
-	}
+	evs := c.noteEvents(name, a.Events)
 	if err := c.commitState(s, &exit, evs...); err != nil {
 		return err
 	}

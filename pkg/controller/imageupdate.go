@@ -414,29 +414,6 @@ func (c *Controller) releaseImages(ctx context.Context, st *model.ImageUpdate) {
 	}
 }
 
-// pinnedImage is the image ID a create uses instead of the spec's
-// reference: the one resolveImage decided, when the daemon has it. Then
-// no registry is asked (a rollback must work with the registry down). ""
-// means create from the reference, under imagePullPolicy.
-func (c *Controller) pinnedImage(ctx context.Context, s *step) (string, error) {
-	id := s.d.ImageID
-	if id == "" || c.images == nil {
-		return "", nil
-	}
-	_, err := c.images.Image(ctx, id)
-	switch {
-	case err == nil:
-		return id, nil
-	case errors.Is(err, docker.ErrUnavailable):
-		return "", err
-	}
-	// Removed by hand: the reference's image is taken instead, and adopted
-	// as the spec's image once its container runs.
-	c.log.Warn("autoUpdate: the image decided on is gone from the daemon; creating from the reference", "spec", s.name, "image", shortImage(id), "err", err)
-	s.d.ImageID, s.a.History.Image = "", nil
-	return "", nil
-}
-
 // earliest is the sooner of two requeue delays, zero meaning none.
 func earliest(a, b time.Duration) time.Duration {
 	if a <= 0 {

@@ -11,7 +11,6 @@ import (
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/metrics"
 	"github.com/reconciler/reconciler/pkg/model"
-	"github.com/reconciler/reconciler/pkg/spec"
 )
 
 // maxPullBackoff caps the delay between failed pulls, as kubelet's
@@ -69,6 +68,15 @@ type pullResult struct {
 func newPulls(rt Puller, size int, m *metrics.Metrics, log *slog.Logger, wg *sync.WaitGroup, done func(string)) *pulls {
 	return &pulls{rt: rt, sem: make(chan struct{}, size), m: m, log: log, wg: wg, done: done,
 		waiting: map[string]map[string]bool{}, results: map[string]pullResult{}}
+}
+
+// peek returns the result of a pull of ref that finished for name, and
+// keeps it until take.
+func (p *pulls) peek(name, ref string) (pullResult, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.results[name]
+	return r, ok && r.ref == ref
 }
 
 // take returns, once, the result of a pull of ref that finished for name.
@@ -147,72 +155,79 @@ func (p *pulls) run(ctx context.Context, ref string) {
 	}
 }
 
-// imageReady makes sure the spec's image is there before a create, under
-// its imagePullPolicy: Never never pulls, IfNotPresent pulls when the image
-// is absent, Always pulls for every create (and, when the registry fails,
-// runs the image it has). A pull runs in the pool: imageReady records the
-// spec as waiting and returns false; the pull's end enqueues the spec. A
-// failed pull puts the spec in ImagePullBackOff until its next try. On
-// true, a.History is what the create should record.
-func (c *Controller) imageReady(ctx context.Context, s *step) (bool, error) {
-	name, a := s.name, &s.a
-	ref, policy := s.d.Spec.Spec.Image, s.d.Spec.Spec.ImagePullPolicy
+// observeImage observes what a create of s's spec needs to know of its
+// image (ImageFacts). It is called only once decide asks for a create: an
+// image inspect per reconcile would cost every no-op pass a daemon call
+// per spec. The pool's result is only looked at: recordPull takes it once
+// it is recorded, so a reconcile that fails in between loses nothing.
+func (c *Controller) observeImage(ctx context.Context, s *step) error {
+	f := &ImageFacts{Backoff: c.opts.PullBackoff}
+	if id := s.d.ImageID; id != "" && c.images != nil {
+		_, err := c.images.Image(ctx, id)
+		switch {
+		case err == nil:
+			f.Pinned = id
+			s.o.Image = f
+			return nil
+		case errors.Is(err, docker.ErrUnavailable):
+			return err
+		}
+		f.PinGone = err.Error() // removed by hand
+	}
+	ref := s.d.Spec.Spec.Image
 	present, err := c.rt.ImagePresent(ctx, ref)
-	res, pulled := c.pulls.take(name, ref)
 	switch {
 	case errors.Is(err, docker.ErrUnavailable):
-		return false, fmt.Errorf("inspect image %s: %w", ref, err)
+		return fmt.Errorf("inspect image %s: %w", ref, err)
 	case err != nil:
-		s.o.CreateFailed = &Failure{Reason: "ImageUnavailable", Message: fmt.Sprintf("cannot inspect image %s: %v", ref, err)}
-		return false, nil
-	case pulled && res.err == nil:
-		a.History.Pull = nil
-		c.emit(c.event(name, model.EventNormal, "Pulled", "Successfully pulled image %s", ref))
-		return true, nil
-	case !present && policy == spec.PullNever:
-		s.o.CreateFailed = &Failure{Reason: "ErrImageNeverPull",
-			Message: fmt.Sprintf("image %s is not present and imagePullPolicy is Never", ref)}
-		return false, nil
-	case present && policy != spec.PullAlways:
-		a.History.Pull = nil
-		return true, nil
+		f.InspectErr = err.Error()
 	}
-	now := c.opts.Now()
-	if pulled {
-		bo := pullFailed(a.History.Pull, ref, res.err, c.opts.PullBackoff, now)
-		a.History.Pull = bo
-		failed := c.event(name, model.EventWarning, "Failed", "Failed to pull image %s: %v", ref, res.err)
-		if present {
-			c.log.Warn("pull failed; creating from the image in store", "spec", name, "image", ref, "err", res.err)
-			c.emit(failed)
-			return true, nil
-		}
-		return false, c.pullBackoff(s, failed,
-			c.event(name, model.EventWarning, "BackOff", "Back-off %s pulling image %s", bo.Delay, ref))
+	f.Present = present
+	if r, ok := c.pulls.peek(s.name, ref); ok {
+		f.Pulled, f.PullErr = true, r.err
 	}
-	if bo := a.History.Pull; bo != nil && bo.Image == ref && now.Before(bo.NextTryAt) {
-		if present {
-			return true, nil // Always, but the last pull failed: run what we have until the next try
-		}
-		return false, c.pullBackoff(s)
-	}
-	var evs []model.Event
-	if c.pulls.start(ctx, name, ref) {
-		evs = append(evs, c.event(name, model.EventNormal, "Pulling", "Pulling image %s", ref))
-	}
-	a.Phase, a.Message = model.PhasePending, fmt.Sprintf("pulling image %s", ref)
-	return false, c.commitState(s, nil, evs...)
+	s.o.Image = f
+	return nil
 }
 
-// pullBackoff records a spec waiting for its next pull and enqueues it
-// for then.
-func (c *Controller) pullBackoff(s *step, evs ...model.Event) error {
-	bo := s.a.History.Pull
-	s.a.Phase = model.PhaseImagePullBackOff
-	s.a.Message = fmt.Sprintf("Back-off %s pulling image %s: %s", bo.Delay, bo.Image, bo.Message)
-	if err := c.commitState(s, nil, evs...); err != nil {
+// recordPull commits the result of a finished pull that s.a rests on (its
+// events and the back-off it starts or ends) before anything is done
+// about it, then lets the pool forget the result: it is counted once,
+// even when the create that follows is put off.
+func (c *Controller) recordPull(s *step) error {
+	img := s.a.Image
+	evs := c.noteEvents(s.name, img.Events)
+	h := &s.a.History
+	if old, err := c.ledger.history(s.name); err == nil && historyEqual(old, *h) {
+		h = nil
+	}
+	if err := c.commit(s.name, nil, h, nil, evs...); err != nil {
 		return err
 	}
-	c.queue.AddAfter(s.name, bo.NextTryAt.Sub(c.opts.Now()))
+	c.pulls.take(s.name, s.d.Spec.Spec.Image)
+	f := *s.o.Image
+	f.Present = f.Present || f.PullErr == nil
+	f.Pulled, f.PullErr = false, nil
+	s.o.Image = &f
+	img.Took, img.Events = false, nil
 	return nil
+}
+
+// startPull starts (or joins) the pull s.a asks for and records the spec
+// as waiting for it; the pull's end enqueues the spec.
+func (c *Controller) startPull(ctx context.Context, s *step) error {
+	var evs []model.Event
+	if c.pulls.start(ctx, s.name, s.d.Spec.Spec.Image) {
+		evs = c.noteEvents(s.name, s.a.Image.Events)
+	}
+	return c.commitState(s, nil, evs...)
+}
+
+// noteEvents makes the events decide asked for.
+func (c *Controller) noteEvents(name string, ns []Note) []model.Event {
+	evs := make([]model.Event, 0, len(ns))
+	for _, n := range ns {
+		evs = append(evs, c.event(name, n.Type, n.Reason, "%s", n.Message))
+	}
+	return evs
 }

@@ -16,8 +16,8 @@ import (
 // The retry contract (processNext holds it): an error means "retry with
 // backoff", per name, from 5ms doubling to 30s (Queue.AddRateLimited),
 // until a reconcile of the name succeeds (Queue.Forget); RequeueAfter
-// means "come back then" (a restart back-off, a deadline, a TTL, an oom
-// notice window); the zero Result means settled until something changes
+// means "come back then" (a restart back-off, a pull back-off, a
+// deadline, a TTL, an oom notice window); the zero Result means settled until something changes
 // (an event, a file or API write, the periodic resync). Failures that
 // retrying cannot fix (a name conflict, a missing image with policy Never,
 // a policy refusal) are not errors: they are recorded in the status, and
@@ -82,7 +82,14 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 		return Result{}, err
 	}
 	for range maxSteps {
-		s.a = decide(s.d, s.o, s.h, c.opts.Now())
+		now := c.opts.Now()
+		s.a = decide(s.d, s.o, s.h, now)
+		if creates(s.a.Kind) && s.o.Image == nil {
+			if err := c.observeImage(ctx, s); err != nil {
+				return Result{}, err
+			}
+			s.a = decide(s.d, s.o, s.h, now)
+		}
 		if s.a.Kind != ActNone && s.a.Kind != ActInspect {
 			c.log.Info("decided", "spec", name, "action", s.a.Kind.String(), "reason", s.a.why(), "container", short(s.a.ContainerID))
 		}
@@ -149,6 +156,11 @@ func (c *Controller) apply(ctx context.Context, s *step) (bool, error) {
 	}
 	if a.Expired {
 		c.forgetWorkspaces(s.name)
+	}
+	if a.Image != nil && a.Image.Took {
+		if err := c.recordPull(s); err != nil {
+			return true, err
+		}
 	}
 	if (a.Kind == ActCreate || a.Kind == ActStart) && !c.reserve(s) {
 		return false, nil // decide again, on the books as they are now

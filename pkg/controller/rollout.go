@@ -260,8 +260,7 @@ func (c *Controller) applyRollout(ctx context.Context, s *step) (done, ok bool, 
 	case ActStartNext:
 		return false, true, c.startNext(ctx, s)
 	case ActNextFailed:
-		evs := []model.Event{c.event(s.name, model.EventWarning, "RolloutFailed", "%s", a.Message)}
-		if err := c.commitState(s, a.Exit, evs...); err != nil {
+		if err := c.commitState(s, a.Exit, c.noteEvents(s.name, a.Events)...); err != nil {
 			return true, true, err
 		}
 		if a.Exit != nil {
@@ -271,8 +270,7 @@ func (c *Controller) applyRollout(ctx context.Context, s *step) (done, ok bool, 
 			"container", short(a.ContainerID), "reason", a.Why)
 		return false, true, nil
 	case ActStopNext:
-		if err := c.commitState(s, nil, c.event(s.name, model.EventNormal, "Killing",
-			"Stopping replacement container %s with grace period %s", short(a.ContainerID), a.Grace)); err != nil {
+		if err := c.commitState(s, nil, c.noteEvents(s.name, a.Events)...); err != nil {
 			return true, true, err
 		}
 		c.stopAsync(s.name, a.ContainerID, a.Grace)

@@ -4,18 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/reconciler/reconciler/pkg/docker"
-	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
 // stop commits the stop intent, then stops the container off the worker.
 func (c *Controller) stop(s *step) error {
 	a := s.a
-	if err := c.commitState(s, nil, c.event(s.name, model.EventNormal, "Killing",
-		"Stopping container %s (%s) with grace period %s", short(a.ContainerID), strings.ToLower(a.Message), a.Grace)); err != nil {
+	if err := c.commitState(s, nil, c.noteEvents(s.name, a.Events)...); err != nil {
 		return err
 	}
 	c.stopAsync(s.name, a.ContainerID, a.Grace)
@@ -38,8 +35,7 @@ func (c *Controller) removeExited(ctx context.Context, s *step) error {
 
 func (c *Controller) removeStray(ctx context.Context, s *step) error {
 	id := s.a.ContainerID
-	if err := c.commit(s.name, nil, nil, nil, c.event(s.name, model.EventWarning, "StrayRemoved",
-		"Removing stray container %s", short(id))); err != nil {
+	if err := c.commit(s.name, nil, nil, nil, c.noteEvents(s.name, s.a.Events)...); err != nil {
 		return err
 	}
 	if err := c.rt.Stop(ctx, id, s.a.Grace); err != nil && !errors.Is(err, docker.ErrNotFound) {
@@ -65,7 +61,9 @@ func (c *Controller) expire(ctx context.Context, s *step) error {
 	if err := c.st.DeleteSpec(name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("delete expired spec: %w", err)
 	}
-	c.emit(c.event(name, model.EventNormal, "Expired", "Finished job removed after ttlAfterFinished %s", s.d.Spec.Spec.TTLAfterFinished))
+	for _, ev := range c.noteEvents(name, a.Events) {
+		c.emit(ev)
+	}
 	return c.forget(name)
 }
 
