@@ -40,7 +40,8 @@ func TestRestartFirstRecordAfter(t *testing.T) {
 		exits[0].RestartCount != 0 {
 		t.Fatalf("exits = %+v; want the crash recorded once", exits)
 	}
-	if until := h.rt.logsUntil[len(h.rt.logsUntil)-1]; until.IsZero() || until.After(finished.Add(logDrain)) {
+	reads := h.rt.logOpts()
+	if until := reads[len(reads)-1].Until; until.IsZero() || until.After(finished.Add(logDrain)) {
 		t.Fatalf("log tail read until %v; want it to end at the exit (%v), before the restarted run", until, finished)
 	}
 	hist, _ := h.st.GetHistory("web")
@@ -72,7 +73,7 @@ func TestRestartFirstSurvivesAnAgentKilledBeforeTheRecord(t *testing.T) {
 		t.Fatal("reconcile went on after the state file stopped taking writes")
 	}
 	if h.rt.count("start") != 2 {
-		t.Fatalf("calls %v; want the restart done", h.rt.calls)
+		t.Fatalf("calls %v; want the restart done", h.rt.calls())
 	}
 	if exits, _ := h.st.Exits("web", 0); len(exits) != 0 {
 		t.Fatalf("exits = %+v; the test needs the record not yet written", exits)
@@ -92,7 +93,7 @@ func TestRestartFirstSurvivesAnAgentKilledBeforeTheRecord(t *testing.T) {
 		t.Fatalf("exits = %+v; want the run before the restart recorded", exits)
 	}
 	if h.rt.count("start") != 2 {
-		t.Fatalf("calls %v; the next agent must not start it again", h.rt.calls)
+		t.Fatalf("calls %v; the next agent must not start it again", h.rt.calls())
 	}
 	if hist, _ := h.st.GetHistory("web"); hist.PendingExit != nil || hist.Restarts != 1 {
 		t.Fatalf("history = %+v", hist)
@@ -117,7 +118,7 @@ func TestRestartFirstWaitsForALateOOMNotice(t *testing.T) {
 		h.now = h.now.Add(100 * time.Millisecond)
 		res := h.reconcile("web")
 		if h.rt.count("start") != 2 {
-			t.Fatalf("calls %v; want the restart at once", h.rt.calls)
+			t.Fatalf("calls %v; want the restart at once", h.rt.calls())
 		}
 		if exits, _ := h.st.Exits("web", 0); len(exits) != 0 || res.RequeueAfter != 900*time.Millisecond {
 			t.Fatalf("exits %+v, requeue %s; want the record to wait 900ms for an oom notice", exits, res.RequeueAfter)
@@ -164,7 +165,7 @@ func TestRefusedStartIsAFailedRun(t *testing.T) {
 	h.now = h.now.Add(time.Second)
 	h.reconcile("web")
 	if h.rt.count("remove") != 1 || h.rt.count("create") != 2 || h.status("web").Phase != model.PhaseRunning {
-		t.Fatalf("calls %v, status %+v; want the refused container replaced and running", h.rt.calls, h.status("web"))
+		t.Fatalf("calls %v, status %+v; want the refused container replaced and running", h.rt.calls(), h.status("web"))
 	}
 	if exits, _ := h.st.Exits("web", 0); len(exits) != 1 {
 		t.Fatalf("exits = %+v; the refusal is recorded once", exits)

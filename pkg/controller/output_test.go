@@ -98,9 +98,10 @@ func TestOutputSavedBeforeRemoveOnExit(t *testing.T) {
 	if h.rt.byName("reconciler-job") != nil {
 		t.Fatalf("calls %v; want the container removed", ops)
 	}
-	whole := slices.IndexFunc(h.rt.logOpts, func(o docker.LogOptions) bool { return o.Whole })
-	if whole < 0 || !h.rt.logOpts[whole].Timestamps || !h.rt.logOpts[whole].Since.IsZero() {
-		t.Fatalf("log reads %+v; want one whole read with timestamps from the start", h.rt.logOpts)
+	reads := h.rt.logOpts()
+	whole := slices.IndexFunc(reads, func(o docker.LogOptions) bool { return o.Whole })
+	if whole < 0 || !reads[whole].Timestamps || !reads[whole].Since.IsZero() {
+		t.Fatalf("log reads %+v; want one whole read with timestamps from the start", reads)
 	}
 	if last := slices.Index(ops, "remove"); last < 0 || slices.Index(ops, "logs") > last || h.rt.count("logs") != 2 {
 		t.Fatalf("calls after the exit: %v; want the tail and the whole output read before the removal", ops)
@@ -153,7 +154,7 @@ func TestOutputOfARestartInPlace(t *testing.T) {
 	}
 	exits, _ := h.st.Exits("web", 0) // newest first
 	var since []time.Time
-	for _, o := range h.rt.logOpts {
+	for _, o := range h.rt.logOpts() {
 		if o.Whole {
 			since = append(since, o.Since)
 		}
@@ -189,9 +190,9 @@ func TestOutputSavedOnceWhenTheRecordIsRetried(t *testing.T) {
 		t.Fatal("output not saved before the commit")
 	}
 	fs.full.Store(false)
-	mark := len(h.rt.logOpts)
+	mark := len(h.rt.logOpts())
 	h.reconcile("job")
-	for _, o := range h.rt.logOpts[mark:] {
+	for _, o := range h.rt.logOpts()[mark:] {
 		if o.Whole {
 			t.Fatalf("the retried record read the whole output again")
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,16 +26,15 @@ type fakeRuntime struct {
 	now        func() time.Time
 	containers map[string]*docker.Container
 	seq        int
-	calls      map[string]int
+	counts     map[string]int
 	order      []string // every call, in turn
-	logsUntil  []time.Time
-	logOpts    []docker.LogOptions
+	logReads   []docker.LogOptions
 	logData    func(id string, opts docker.LogOptions) string // what Logs returns; nothing when nil
 	wholeErr   error                                          // when set, a whole read fails with it
 	onStart    func()                                         // called after each successful start
 	startErr   error                                          // when set, every start is refused with it
 	stopCode   int                                            // exit code of a stopped container
-	lastCreate docker.CreateRequest
+	created    docker.CreateRequest                           // the last create request
 	// images in the local store when set (else every image is); pull
 	// answers a pull (else it fails) and adds the image on success.
 	images map[string]bool
@@ -42,17 +42,24 @@ type fakeRuntime struct {
 }
 
 func newFakeRuntime(now func() time.Time) *fakeRuntime {
-	return &fakeRuntime{now: now, containers: map[string]*docker.Container{}, calls: map[string]int{}, stopCode: 143}
+	return &fakeRuntime{now: now, containers: map[string]*docker.Container{}, counts: map[string]int{}, stopCode: 143}
 }
 
 func (f *fakeRuntime) count(op string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.calls[op]
+	return f.counts[op]
+}
+
+// calls counts every call made so far, by method.
+func (f *fakeRuntime) calls() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.counts)
 }
 
 func (f *fakeRuntime) call(op string) {
-	f.calls[op]++
+	f.counts[op]++
 	f.order = append(f.order, op)
 }
 
@@ -63,20 +70,99 @@ func (f *fakeRuntime) ops() []string {
 	return slices.Clone(f.order)
 }
 
-func (f *fakeRuntime) byName(name string) *docker.Container {
+func (f *fakeRuntime) find(idOrName string) *docker.Container {
+	if c, ok := f.containers[idOrName]; ok {
+		return c
+	}
 	for _, c := range f.containers {
-		if c.Name == name {
+		if c.Name == idOrName {
 			return c
 		}
 	}
 	return nil
 }
 
+// byName returns the container with this name as the daemon holds it now,
+// or nil.
+func (f *fakeRuntime) byName(name string) *docker.Container {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(name)
+	if c == nil {
+		return nil
+	}
+	ct := *c
+	return &ct
+}
+
+// byID is byName for an id.
+func (f *fakeRuntime) byID(id string) *docker.Container { return f.byName(id) }
+
+// state is the state of the container with this id or name; "" when there
+// is none.
+func (f *fakeRuntime) state(idOrName string) string {
+	if c := f.byName(idOrName); c != nil {
+		return c.State
+	}
+	return ""
+}
+
+// all returns every container.
+func (f *fakeRuntime) all() []docker.Container {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []docker.Container
+	for _, c := range f.containers {
+		out = append(out, *c)
+	}
+	return out
+}
+
+// add puts a container into the daemon as it is.
+func (f *fakeRuntime) add(c docker.Container) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.containers[c.ID] = &c
+}
+
+// edit changes a container as the daemon would on its own.
+func (f *fakeRuntime) edit(idOrName string, fn func(*docker.Container)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f.find(idOrName))
+}
+
+// removeByHand removes a container as someone's docker rm -f does, outside
+// the calls counted.
+func (f *fakeRuntime) removeByHand(idOrName string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(idOrName)
+	if c != nil {
+		delete(f.containers, c.ID)
+	}
+	return c != nil
+}
+
+// lastCreate is the last create request.
+func (f *fakeRuntime) lastCreate() docker.CreateRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.created
+}
+
+// logOpts are the options of every log read, in turn.
+func (f *fakeRuntime) logOpts() []docker.LogOptions {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.logReads)
+}
+
 // exit ends a running container's process with code, as a crash would.
 func (f *fakeRuntime) exit(name string, code int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := f.byName(name)
+	c := f.find(name)
 	c.State, c.ExitCode, c.FinishedAt = "exited", code, f.now()
 }
 
@@ -105,11 +191,9 @@ func (f *fakeRuntime) Inspect(_ context.Context, id string) (docker.Container, e
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("inspect")
-	c := f.containers[id]
+	c := f.find(id)
 	if c == nil {
-		if c = f.byName(id); c == nil {
-			return docker.Container{}, fmt.Errorf("container %s: %w", id, docker.ErrNotFound)
-		}
+		return docker.Container{}, fmt.Errorf("container %s: %w", id, docker.ErrNotFound)
 	}
 	in := *c
 	in.Inspected = true
@@ -119,11 +203,11 @@ func (f *fakeRuntime) Inspect(_ context.Context, id string) (docker.Container, e
 func (f *fakeRuntime) Create(_ context.Context, req docker.CreateRequest) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.byName(req.Name) != nil {
+	if f.find(req.Name) != nil {
 		return "", fmt.Errorf("name %s: %w", req.Name, docker.ErrConflict)
 	}
 	f.call("create")
-	f.lastCreate = req
+	f.created = req
 	f.seq++
 	id := fmt.Sprintf("c%d", f.seq)
 	f.containers[id] = &docker.Container{ID: id, Name: req.Name, Image: req.Spec.Spec.Image, ImageID: req.Image, Labels: req.Labels, State: "created"}
@@ -173,8 +257,7 @@ func (f *fakeRuntime) Logs(_ context.Context, id string, opts docker.LogOptions)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("logs")
-	f.logsUntil = append(f.logsUntil, opts.Until)
-	f.logOpts = append(f.logOpts, opts)
+	f.logReads = append(f.logReads, opts)
 	if opts.Whole && f.wholeErr != nil {
 		return nil, f.wholeErr
 	}
@@ -222,7 +305,7 @@ func (f *fakeRuntime) changes() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
-	for op, c := range f.calls {
+	for op, c := range f.counts {
 		if op != "list" {
 			n += c
 		}
@@ -296,7 +379,7 @@ func TestReconcileLifecycle(t *testing.T) {
 
 	h.reconcile("web")
 	if h.rt.count("create") != 1 || h.rt.count("start") != 1 {
-		t.Fatalf("new spec: %v, want one create and one start", h.rt.calls)
+		t.Fatalf("new spec: %v, want one create and one start", h.rt.calls())
 	}
 	if st := h.status("web"); st.Phase != model.PhaseRunning || st.ContainerID == "" {
 		t.Fatalf("status = %+v", st)
@@ -325,7 +408,7 @@ func TestReconcileLifecycle(t *testing.T) {
 		t.Fatalf("exits = %+v", exits)
 	}
 	if h.rt.count("start") != 2 || h.rt.count("create") != 1 {
-		t.Fatalf("after crash: %v, want a restart in place", h.rt.calls)
+		t.Fatalf("after crash: %v, want a restart in place", h.rt.calls())
 	}
 	if st := h.status("web"); st.Phase != model.PhaseRunning || st.Restarts != 1 {
 		t.Fatalf("after crash: %+v", st)
@@ -339,7 +422,7 @@ func TestReconcileLifecycle(t *testing.T) {
 	h.reconcile("web") // stop
 	h.reconcile("web") // record, remove, forget
 	if h.rt.count("stop") != 1 || h.rt.count("remove") != 1 || h.rt.byName("reconciler-web") != nil {
-		t.Fatalf("after delete: %v", h.rt.calls)
+		t.Fatalf("after delete: %v", h.rt.calls())
 	}
 	exits, _ = h.st.Exits("web", 0)
 	if len(exits) != 2 || exits[0].Reason != model.ReasonStoppedByAgent || exits[0].ExitCode != 143 {
@@ -352,15 +435,15 @@ func TestReconcileLifecycle(t *testing.T) {
 
 func TestReconcileLeavesAForeignContainerAlone(t *testing.T) {
 	h := newHarness(t)
-	h.rt.containers["x1"] = &docker.Container{ID: "x1", Name: "reconciler-db", State: "running"}
+	h.rt.add(docker.Container{ID: "x1", Name: "reconciler-db", State: "running"})
 	h.put("db", spec.RestartAlways, "sleep")
 	h.reconcile("db")
 	st := h.status("db")
 	if st.Phase != model.PhaseError || st.Conflict != "reconciler-db" {
 		t.Fatalf("status = %+v, want Error with the conflict", st)
 	}
-	if h.rt.count("stop") != 0 || h.rt.count("remove") != 0 || h.rt.containers["x1"].State != "running" {
-		t.Fatalf("the foreign container was touched: %v", h.rt.calls)
+	if h.rt.count("stop") != 0 || h.rt.count("remove") != 0 || h.rt.state("x1") != "running" {
+		t.Fatalf("the foreign container was touched: %v", h.rt.calls())
 	}
 }
 
