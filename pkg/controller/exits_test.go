@@ -67,7 +67,7 @@ func TestRestartFirstSurvivesAnAgentKilledBeforeTheRecord(t *testing.T) {
 	h.rt.exit("reconciler-web", 3)
 	// The state file takes the pending exit, then nothing more: the agent
 	// is as good as dead after its start.
-	h.rt.onStart = func() { fs.full.Store(true) }
+	h.rt.OnStart = func(docker.Container) { fs.full.Store(true) }
 	h.c.cache.dirty("web")
 	if _, err := h.c.Reconcile(context.Background(), "web"); err == nil {
 		t.Fatal("reconcile went on after the state file stopped taking writes")
@@ -84,7 +84,7 @@ func TestRestartFirstSurvivesAnAgentKilledBeforeTheRecord(t *testing.T) {
 	}
 
 	fs.full.Store(false)
-	h.rt.onStart = nil
+	h.rt.OnStart = nil
 	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }})
 	h.now = h.now.Add(2 * time.Second)
 	h.reconcile("web")
@@ -148,7 +148,8 @@ func dockerEvent(action, id string, at time.Time) docker.Event {
 // the next try gets a fresh container.
 func TestRefusedStartIsAFailedRun(t *testing.T) {
 	h := newHarness(t)
-	h.rt.startErr = errors.New(`exec: "nope": executable file not found in $PATH`)
+	refused := errors.New(`exec: "nope": executable file not found in $PATH`)
+	h.rt.StartFunc = func(string) error { return refused }
 	h.putSpec("web", func(c *spec.ContainerSpec) {
 		c.Backoff = spec.Backoff{Initial: spec.Duration{Duration: time.Second}}
 	})
@@ -161,7 +162,7 @@ func TestRefusedStartIsAFailedRun(t *testing.T) {
 	if st := h.status("web"); st.Phase != model.PhaseBackoff || res.RequeueAfter != time.Second {
 		t.Fatalf("status %+v, requeue %s; want Backoff for 1s", st, res.RequeueAfter)
 	}
-	h.rt.startErr = nil
+	h.rt.StartFunc = nil
 	h.now = h.now.Add(time.Second)
 	h.reconcile("web")
 	if h.rt.count("remove") != 1 || h.rt.count("create") != 2 || h.status("web").Phase != model.PhaseRunning {

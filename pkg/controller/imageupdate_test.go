@@ -246,6 +246,9 @@ func TestAutoUpdateUnhealthyWithinTheWindowRollsBack(t *testing.T) {
 	h.putSpec("web", func(c *spec.ContainerSpec) {
 		c.Image = updRef
 		c.AutoUpdate = &spec.AutoUpdate{Interval: spec.Duration{Duration: time.Minute}}
+		// Health is read by inspect, which the controller makes for a
+		// spec with a healthcheck; a listing does not show it.
+		c.Healthcheck = &spec.Healthcheck{Test: []string{"CMD", "true"}}
 	})
 	h.runsImage("web", reg, "sha256:1111")
 	reg.remote = dig2

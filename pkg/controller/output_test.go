@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,15 +36,18 @@ func withOutput(h *harness) *output.Store {
 		h.t.Fatal(err)
 	}
 	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, Output: out})
+	var mu sync.Mutex
 	starts := map[string][]time.Time{}
-	h.rt.onStart = func() {
-		for id, c := range h.rt.containers {
-			if c.State == "running" && (len(starts[id]) == 0 || starts[id][len(starts[id])-1] != c.StartedAt) {
-				starts[id] = append(starts[id], c.StartedAt)
-			}
+	h.rt.OnStart = func(c docker.Container) {
+		mu.Lock()
+		defer mu.Unlock()
+		if n := len(starts[c.ID]); c.Running() && (n == 0 || starts[c.ID][n-1] != c.StartedAt) {
+			starts[c.ID] = append(starts[c.ID], c.StartedAt)
 		}
 	}
-	h.rt.logData = func(id string, opts docker.LogOptions) string {
+	h.rt.LogsFunc = func(id string, opts docker.LogOptions) (io.ReadCloser, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		var buf bytes.Buffer
 		o, e := stdcopy.NewStdWriter(&buf, stdcopy.Stdout), stdcopy.NewStdWriter(&buf, stdcopy.Stderr)
 		for i, at := range starts[id] {
@@ -54,9 +58,19 @@ func withOutput(h *harness) *output.Store {
 			fmt.Fprintf(o, "%s run %d out\n", ts, i+1)
 			fmt.Fprintf(e, "%s run %d err\n", ts, i+1)
 		}
-		return buf.String()
+		return io.NopCloser(&buf), nil
 	}
 	return out
+}
+
+// failWhole answers as logs does, but fails every whole read with err.
+func failWhole(logs func(string, docker.LogOptions) (io.ReadCloser, error), err error) func(string, docker.LogOptions) (io.ReadCloser, error) {
+	return func(id string, opts docker.LogOptions) (io.ReadCloser, error) {
+		if opts.Whole {
+			return nil, err
+		}
+		return logs(id, opts)
+	}
 }
 
 func savedLines(t *testing.T, out *output.Store, sv output.Saved) []string {
@@ -252,7 +266,8 @@ func TestOutputSaveWaitsForTheDaemon(t *testing.T) {
 	h.reconcile("job")
 	h.now = h.now.Add(time.Minute)
 	h.rt.exit("reconciler-job", 0)
-	h.rt.wholeErr = fmt.Errorf("read: %w", docker.ErrUnavailable)
+	logs := h.rt.LogsFunc
+	h.rt.LogsFunc = failWhole(logs, fmt.Errorf("read: %w", docker.ErrUnavailable))
 	h.c.cache.dirty("job")
 	if _, err := h.c.Reconcile(t.Context(), "job"); err == nil {
 		t.Fatal("the record went on without the output while the daemon did not answer")
@@ -260,7 +275,7 @@ func TestOutputSaveWaitsForTheDaemon(t *testing.T) {
 	if exits, _ := h.st.Exits("job", 0); len(exits) != 0 || h.rt.byName("reconciler-job") == nil {
 		t.Fatalf("exits %+v, container removed %v; want neither before the save", exits, h.rt.byName("reconciler-job") == nil)
 	}
-	h.rt.wholeErr = nil
+	h.rt.LogsFunc = logs
 	h.reconcile("job")
 	if _, ok, _ := out.Latest("job"); !ok || h.rt.byName("reconciler-job") != nil {
 		t.Fatalf("saved %v, container still there %v; want saved, then removed", ok, h.rt.byName("reconciler-job") != nil)
@@ -271,7 +286,7 @@ func TestOutputSaveWaitsForTheDaemon(t *testing.T) {
 	h.reconcile("bad")
 	h.now = h.now.Add(time.Minute)
 	h.rt.exit("reconciler-bad", 0)
-	h.rt.wholeErr = errors.New("unreadable log")
+	h.rt.LogsFunc = failWhole(logs, errors.New("unreadable log"))
 	h.reconcile("bad")
 	if exits, _ := h.st.Exits("bad", 0); len(exits) != 1 {
 		t.Fatalf("exits %+v; want the record without the output", exits)

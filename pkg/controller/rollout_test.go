@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -219,17 +218,6 @@ func TestDecideDependencies(t *testing.T) {
 	}
 }
 
-func (f *fakeRuntime) Rename(_ context.Context, id, name string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("rename")
-	if o := f.find(name); o != nil && o.ID != id {
-		return fmt.Errorf("name %s: %w", name, docker.ErrConflict)
-	}
-	f.containers[id].Name = name
-	return nil
-}
-
 // TestReconcileStartFirst drives a whole start-first replacement through
 // Reconcile, with an agent restart in the middle of it.
 func TestReconcileStartFirst(t *testing.T) {
@@ -381,8 +369,8 @@ func TestStartFirstKeepsThePullBackOff(t *testing.T) {
 	h.putSpec("web", func(c *spec.ContainerSpec) { c.UpdateStrategy = &spec.UpdateStrategy{Type: spec.StartFirst} })
 	h.reconcile("web")
 	old := h.rt.byName("reconciler-web")
-	h.rt.images = map[string]bool{"reconciler/box:latest": true}
-	h.rt.pull = func(string) error { return errors.New("manifest unknown") }
+	h.rt.Images = map[string]bool{"reconciler/box:latest": true}
+	h.rt.PullFunc = func(context.Context, string) error { return errors.New("manifest unknown") }
 	h.putSpec("web", func(c *spec.ContainerSpec) {
 		c.Image = "reconciler/box:2"
 		c.UpdateStrategy = &spec.UpdateStrategy{Type: spec.StartFirst}
