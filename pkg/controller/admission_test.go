@@ -132,10 +132,8 @@ func (h *harness) putQueuedJob(name string, priority int, memory string) {
 }
 
 func (h *harness) running() []string {
-	h.rt.mu.Lock()
-	defer h.rt.mu.Unlock()
 	var out []string
-	for _, c := range h.rt.containers {
+	for _, c := range h.rt.all() {
 		if c.Running() {
 			out = append(out, c.Labels["reconciler.spec"])
 		}
@@ -378,18 +376,13 @@ func TestAdmissionCountsAContainerCreatedBeforeTheRestart(t *testing.T) {
 		t.Fatalf("running %v, want first", got)
 	}
 	// The agent dies inside the start call: the listing sees "created".
-	ct := h.rt.byName(ContainerName("first"))
-	h.rt.mu.Lock()
-	ct.State = "created"
-	h.rt.mu.Unlock()
+	h.rt.edit(ContainerName("first"), func(c *docker.Container) { c.State = "created" })
 	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, Budget: b})
 	if err := h.c.resync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// The daemon completes the start.
-	h.rt.mu.Lock()
-	ct.State = "running"
-	h.rt.mu.Unlock()
+	h.rt.edit(ContainerName("first"), func(c *docker.Container) { c.State = "running" })
 	h.putQueuedJob("second", 0, "")
 	h.reconcile("second")
 	if got := h.running(); len(got) != 1 || got[0] != "first" {

@@ -71,11 +71,11 @@ func benchController(b *testing.B, ctx context.Context, n int) (*Controller, *be
 			b.Fatal(err)
 		}
 		id := fmt.Sprintf("%064x", i)
-		rt.containers[id] = &docker.Container{
+		rt.add(docker.Container{
 			ID: id, Name: ContainerName(name), Image: sp.Spec.Image, State: "running",
 			Labels: map[string]string{docker.LabelManaged: "true", docker.LabelSpec: name, docker.LabelSpecHash: hash,
 				docker.LabelInstance: "bench", labelGrace: "10s", labelStopSignal: "SIGTERM"},
-		}
+		})
 	}
 	st := &benchStore{Store: s}
 	c := New(rt, st, nil, Options{Instance: "bench"})

@@ -32,15 +32,6 @@ func runController(t *testing.T, c *Controller) (stop func()) {
 	return stop
 }
 
-func (f *fakeRuntime) state(name string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if c := f.byName(name); c != nil {
-		return c.State
-	}
-	return ""
-}
-
 // TestStopOnExitStopsAsTheAgentsOwnStop: with StopOnExit, Run stops the
 // running containers when it returns, and the next agent records that
 // exit as the agent's stop, not as a failed run: no restart counted, no
@@ -53,7 +44,7 @@ func TestStopOnExitStopsAsTheAgentsOwnStop(t *testing.T) {
 	waitFor(t, "web running", func() bool { return h.rt.state("reconciler-web") == "running" })
 	stop()
 	if h.rt.count("stop") != 1 || h.rt.state("reconciler-web") != "exited" {
-		t.Fatalf("after Run returned: calls %v, state %q; want the container stopped", h.rt.calls, h.rt.state("reconciler-web"))
+		t.Fatalf("after Run returned: calls %v, state %q; want the container stopped", h.rt.calls(), h.rt.state("reconciler-web"))
 	}
 
 	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }})
@@ -64,7 +55,7 @@ func TestStopOnExitStopsAsTheAgentsOwnStop(t *testing.T) {
 		t.Fatalf("exits = %+v; want the shutdown stop recorded as the agent's", exits)
 	}
 	if st := h.status("web"); st.Phase != model.PhaseRunning || st.Restarts != 0 || h.rt.count("start") != 2 {
-		t.Fatalf("status %+v, calls %v; want it running again with no restart counted", st, h.rt.calls)
+		t.Fatalf("status %+v, calls %v; want it running again with no restart counted", st, h.rt.calls())
 	}
 }
 

@@ -90,10 +90,8 @@ func TestEgressProxyIsNotASpecContainer(t *testing.T) {
 	h := newHarness(t)
 	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, StopOnExit: true, Resync: time.Hour})
 	h.put("web", spec.RestartAlways, "sleep")
-	h.rt.mu.Lock()
-	h.rt.containers["proxy1"] = &docker.Container{ID: "proxy1", Name: "reconciler-web.egress-proxy", State: "running",
-		Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: "test", "reconciler.egress-proxy": "web"}}
-	h.rt.mu.Unlock()
+	h.rt.add(docker.Container{ID: "proxy1", Name: "reconciler-web.egress-proxy", State: "running",
+		Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: "test", "reconciler.egress-proxy": "web"}})
 	stop := runController(t, h.c)
 	waitFor(t, "web running", func() bool { return h.rt.state("reconciler-web") == "running" })
 	stop()
@@ -101,7 +99,7 @@ func TestEgressProxyIsNotASpecContainer(t *testing.T) {
 		t.Fatalf("the spec's container was not stopped: %q", h.rt.state("reconciler-web"))
 	}
 	if h.rt.state("reconciler-web.egress-proxy") != "running" || h.rt.count("stop") != 1 {
-		t.Fatalf("proxy %q, calls %v: want the proxy left alone", h.rt.state("reconciler-web.egress-proxy"), h.rt.calls)
+		t.Fatalf("proxy %q, calls %v: want the proxy left alone", h.rt.state("reconciler-web.egress-proxy"), h.rt.calls())
 	}
 	if _, err := h.st.GetStatus(""); err == nil {
 		t.Error("a status was written for the empty spec name")

@@ -40,7 +40,8 @@ func TestRestartFirstRecordAfter(t *testing.T) {
 		exits[0].RestartCount != 0 {
 		t.Fatalf("exits = %+v; want the crash recorded once", exits)
 	}
-	if until := h.rt.logsUntil[len(h.rt.logsUntil)-1]; until.IsZero() || until.After(finished.Add(logDrain)) {
+	reads := h.rt.logOpts()
+	if until := reads[len(reads)-1].Until; until.IsZero() || until.After(finished.Add(logDrain)) {
 		t.Fatalf("log tail read until %v; want it to end at the exit (%v), before the restarted run", until, finished)
 	}
 	hist, _ := h.st.GetHistory("web")
@@ -66,13 +67,13 @@ func TestRestartFirstSurvivesAnAgentKilledBeforeTheRecord(t *testing.T) {
 	h.rt.exit("reconciler-web", 3)
 	// The state file takes the pending exit, then nothing more: the agent
 	// is as good as dead after its start.
-	h.rt.onStart = func() { fs.full.Store(true) }
+	h.rt.OnStart = func(docker.Container) { fs.full.Store(true) }
 	h.c.cache.dirty("web")
 	if _, err := h.c.Reconcile(context.Background(), "web"); err == nil {
 		t.Fatal("reconcile went on after the state file stopped taking writes")
 	}
 	if h.rt.count("start") != 2 {
-		t.Fatalf("calls %v; want the restart done", h.rt.calls)
+		t.Fatalf("calls %v; want the restart done", h.rt.calls())
 	}
 	if exits, _ := h.st.Exits("web", 0); len(exits) != 0 {
 		t.Fatalf("exits = %+v; the test needs the record not yet written", exits)
@@ -83,7 +84,7 @@ func TestRestartFirstSurvivesAnAgentKilledBeforeTheRecord(t *testing.T) {
 	}
 
 	fs.full.Store(false)
-	h.rt.onStart = nil
+	h.rt.OnStart = nil
 	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }})
 	h.now = h.now.Add(2 * time.Second)
 	h.reconcile("web")
@@ -92,7 +93,7 @@ func TestRestartFirstSurvivesAnAgentKilledBeforeTheRecord(t *testing.T) {
 		t.Fatalf("exits = %+v; want the run before the restart recorded", exits)
 	}
 	if h.rt.count("start") != 2 {
-		t.Fatalf("calls %v; the next agent must not start it again", h.rt.calls)
+		t.Fatalf("calls %v; the next agent must not start it again", h.rt.calls())
 	}
 	if hist, _ := h.st.GetHistory("web"); hist.PendingExit != nil || hist.Restarts != 1 {
 		t.Fatalf("history = %+v", hist)
@@ -117,7 +118,7 @@ func TestRestartFirstWaitsForALateOOMNotice(t *testing.T) {
 		h.now = h.now.Add(100 * time.Millisecond)
 		res := h.reconcile("web")
 		if h.rt.count("start") != 2 {
-			t.Fatalf("calls %v; want the restart at once", h.rt.calls)
+			t.Fatalf("calls %v; want the restart at once", h.rt.calls())
 		}
 		if exits, _ := h.st.Exits("web", 0); len(exits) != 0 || res.RequeueAfter != 900*time.Millisecond {
 			t.Fatalf("exits %+v, requeue %s; want the record to wait 900ms for an oom notice", exits, res.RequeueAfter)
@@ -147,7 +148,8 @@ func dockerEvent(action, id string, at time.Time) docker.Event {
 // the next try gets a fresh container.
 func TestRefusedStartIsAFailedRun(t *testing.T) {
 	h := newHarness(t)
-	h.rt.startErr = errors.New(`exec: "nope": executable file not found in $PATH`)
+	refused := errors.New(`exec: "nope": executable file not found in $PATH`)
+	h.rt.StartFunc = func(string) error { return refused }
 	h.putSpec("web", func(c *spec.ContainerSpec) {
 		c.Backoff = spec.Backoff{Initial: spec.Duration{Duration: time.Second}}
 	})
@@ -160,11 +162,11 @@ func TestRefusedStartIsAFailedRun(t *testing.T) {
 	if st := h.status("web"); st.Phase != model.PhaseBackoff || res.RequeueAfter != time.Second {
 		t.Fatalf("status %+v, requeue %s; want Backoff for 1s", st, res.RequeueAfter)
 	}
-	h.rt.startErr = nil
+	h.rt.StartFunc = nil
 	h.now = h.now.Add(time.Second)
 	h.reconcile("web")
 	if h.rt.count("remove") != 1 || h.rt.count("create") != 2 || h.status("web").Phase != model.PhaseRunning {
-		t.Fatalf("calls %v, status %+v; want the refused container replaced and running", h.rt.calls, h.status("web"))
+		t.Fatalf("calls %v, status %+v; want the refused container replaced and running", h.rt.calls(), h.status("web"))
 	}
 	if exits, _ := h.st.Exits("web", 0); len(exits) != 1 {
 		t.Fatalf("exits = %+v; the refusal is recorded once", exits)

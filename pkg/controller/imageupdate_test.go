@@ -122,16 +122,15 @@ func (h *harness) check(name string) {
 func (h *harness) runsImage(name string, reg *fakeRegistry, id string) {
 	h.t.Helper()
 	for range 10 {
-		h.rt.mu.Lock()
-		for _, c := range h.rt.containers {
+		for _, c := range h.rt.all() {
 			if c.ImageID == "" {
 				reg.mu.Lock()
-				c.ImageID = reg.tags[c.Image]
+				image := reg.tags[c.Image]
 				reg.mu.Unlock()
+				h.rt.edit(c.ID, func(c *docker.Container) { c.ImageID = image })
 			}
 		}
 		ct := h.rt.byName(ContainerName(name))
-		h.rt.mu.Unlock()
 		if ct != nil && ct.Running() && ct.ImageID == id {
 			h.reconcile(name)
 			return
@@ -174,8 +173,8 @@ func TestAutoUpdateReplacesAndRollsBackWithoutTheRegistry(t *testing.T) {
 		t.Fatal("new digest not pulled")
 	}
 	h.runsImage("web", reg, "sha256:2222")
-	if h.rt.lastCreate.Image != "sha256:2222" {
-		t.Fatalf("created from %q, want the new image ID", h.rt.lastCreate.Image)
+	if h.rt.lastCreate().Image != "sha256:2222" {
+		t.Fatalf("created from %q, want the new image ID", h.rt.lastCreate().Image)
 	}
 	if len(h.events("web", "Updated")) != 1 || updateCount(h.c.m, metrics.UpdateUpdated) != 1 {
 		t.Fatal("no Updated event or metric")
@@ -192,8 +191,8 @@ func TestAutoUpdateReplacesAndRollsBackWithoutTheRegistry(t *testing.T) {
 	h.now = h.now.Add(5 * time.Second)
 	h.rt.exit(ContainerName("web"), 1)
 	h.runsImage("web", reg, "sha256:1111")
-	if h.rt.lastCreate.Image != "sha256:1111" || reg.count("pull") != 1 {
-		t.Fatalf("rollback created from %q after %d pulls", h.rt.lastCreate.Image, reg.count("pull"))
+	if h.rt.lastCreate().Image != "sha256:1111" || reg.count("pull") != 1 {
+		t.Fatalf("rollback created from %q after %d pulls", h.rt.lastCreate().Image, reg.count("pull"))
 	}
 	rb := h.events("web", "RolledBack")
 	if len(rb) != 1 || rb[0].Type != model.EventWarning || !strings.Contains(rb[0].Message, "exited with code 1") ||
@@ -247,14 +246,15 @@ func TestAutoUpdateUnhealthyWithinTheWindowRollsBack(t *testing.T) {
 	h.putSpec("web", func(c *spec.ContainerSpec) {
 		c.Image = updRef
 		c.AutoUpdate = &spec.AutoUpdate{Interval: spec.Duration{Duration: time.Minute}}
+		// Health is read by inspect, which the controller makes for a
+		// spec with a healthcheck; a listing does not show it.
+		c.Healthcheck = &spec.Healthcheck{Test: []string{"CMD", "true"}}
 	})
 	h.runsImage("web", reg, "sha256:1111")
 	reg.remote = dig2
 	h.check("web")
 	h.runsImage("web", reg, "sha256:2222")
-	h.rt.mu.Lock()
-	h.rt.byName(ContainerName("web")).Health = "unhealthy"
-	h.rt.mu.Unlock()
+	h.rt.edit(ContainerName("web"), func(c *docker.Container) { c.Health = "unhealthy" })
 	h.runsImage("web", reg, "sha256:1111")
 	if rb := h.events("web", "RolledBack"); len(rb) != 1 || !strings.Contains(rb[0].Message, "unhealthy") {
 		t.Fatalf("RolledBack %+v", rb)
@@ -324,17 +324,17 @@ func TestAutoUpdateReplacesByTheSpecsStrategy(t *testing.T) {
 	h.check("web")
 	h.reconcile("web")
 	next := h.rt.byName(NextName("web"))
-	if next == nil || next.State != "running" || h.rt.lastCreate.Image != "sha256:2222" {
+	if next == nil || next.State != "running" || h.rt.lastCreate().Image != "sha256:2222" {
 		t.Fatalf("no replacement of the new image beside the old one: next %+v, created from %q, calls %v",
-			next, h.rt.lastCreate.Image, h.rt.ops())
+			next, h.rt.lastCreate().Image, h.rt.ops())
 	}
-	if old.State != "running" || h.rt.count("stop") != 0 {
+	if h.rt.state(old.ID) != "running" || h.rt.count("stop") != 0 {
 		t.Fatalf("the old container was stopped before the new one was ready: %v", h.rt.ops())
 	}
 	h.now = h.now.Add(5 * time.Second)
 	h.reconcile("web")
 	h.reconcile("web")
-	if ct := h.rt.byName(ContainerName("web")); ct == nil || ct.ID != next.ID || h.rt.containers[old.ID] != nil {
+	if ct := h.rt.byName(ContainerName("web")); ct == nil || ct.ID != next.ID || h.rt.byID(old.ID) != nil {
 		t.Fatalf("after minReady: %+v, calls %v; want the new image's container under the name", ct, h.rt.ops())
 	}
 }

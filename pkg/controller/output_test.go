@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,15 +36,18 @@ func withOutput(h *harness) *output.Store {
 		h.t.Fatal(err)
 	}
 	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, Output: out})
+	var mu sync.Mutex
 	starts := map[string][]time.Time{}
-	h.rt.onStart = func() {
-		for id, c := range h.rt.containers {
-			if c.State == "running" && (len(starts[id]) == 0 || starts[id][len(starts[id])-1] != c.StartedAt) {
-				starts[id] = append(starts[id], c.StartedAt)
-			}
+	h.rt.OnStart = func(c docker.Container) {
+		mu.Lock()
+		defer mu.Unlock()
+		if n := len(starts[c.ID]); c.Running() && (n == 0 || starts[c.ID][n-1] != c.StartedAt) {
+			starts[c.ID] = append(starts[c.ID], c.StartedAt)
 		}
 	}
-	h.rt.logData = func(id string, opts docker.LogOptions) string {
+	h.rt.LogsFunc = func(id string, opts docker.LogOptions) (io.ReadCloser, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		var buf bytes.Buffer
 		o, e := stdcopy.NewStdWriter(&buf, stdcopy.Stdout), stdcopy.NewStdWriter(&buf, stdcopy.Stderr)
 		for i, at := range starts[id] {
@@ -54,9 +58,19 @@ func withOutput(h *harness) *output.Store {
 			fmt.Fprintf(o, "%s run %d out\n", ts, i+1)
 			fmt.Fprintf(e, "%s run %d err\n", ts, i+1)
 		}
-		return buf.String()
+		return io.NopCloser(&buf), nil
 	}
 	return out
+}
+
+// failWhole answers as logs does, but fails every whole read with err.
+func failWhole(logs func(string, docker.LogOptions) (io.ReadCloser, error), err error) func(string, docker.LogOptions) (io.ReadCloser, error) {
+	return func(id string, opts docker.LogOptions) (io.ReadCloser, error) {
+		if opts.Whole {
+			return nil, err
+		}
+		return logs(id, opts)
+	}
 }
 
 func savedLines(t *testing.T, out *output.Store, sv output.Saved) []string {
@@ -98,9 +112,10 @@ func TestOutputSavedBeforeRemoveOnExit(t *testing.T) {
 	if h.rt.byName("reconciler-job") != nil {
 		t.Fatalf("calls %v; want the container removed", ops)
 	}
-	whole := slices.IndexFunc(h.rt.logOpts, func(o docker.LogOptions) bool { return o.Whole })
-	if whole < 0 || !h.rt.logOpts[whole].Timestamps || !h.rt.logOpts[whole].Since.IsZero() {
-		t.Fatalf("log reads %+v; want one whole read with timestamps from the start", h.rt.logOpts)
+	reads := h.rt.logOpts()
+	whole := slices.IndexFunc(reads, func(o docker.LogOptions) bool { return o.Whole })
+	if whole < 0 || !reads[whole].Timestamps || !reads[whole].Since.IsZero() {
+		t.Fatalf("log reads %+v; want one whole read with timestamps from the start", reads)
 	}
 	if last := slices.Index(ops, "remove"); last < 0 || slices.Index(ops, "logs") > last || h.rt.count("logs") != 2 {
 		t.Fatalf("calls after the exit: %v; want the tail and the whole output read before the removal", ops)
@@ -153,7 +168,7 @@ func TestOutputOfARestartInPlace(t *testing.T) {
 	}
 	exits, _ := h.st.Exits("web", 0) // newest first
 	var since []time.Time
-	for _, o := range h.rt.logOpts {
+	for _, o := range h.rt.logOpts() {
 		if o.Whole {
 			since = append(since, o.Since)
 		}
@@ -189,9 +204,9 @@ func TestOutputSavedOnceWhenTheRecordIsRetried(t *testing.T) {
 		t.Fatal("output not saved before the commit")
 	}
 	fs.full.Store(false)
-	mark := len(h.rt.logOpts)
+	mark := len(h.rt.logOpts())
 	h.reconcile("job")
-	for _, o := range h.rt.logOpts[mark:] {
+	for _, o := range h.rt.logOpts()[mark:] {
 		if o.Whole {
 			t.Fatalf("the retried record read the whole output again")
 		}
@@ -251,7 +266,8 @@ func TestOutputSaveWaitsForTheDaemon(t *testing.T) {
 	h.reconcile("job")
 	h.now = h.now.Add(time.Minute)
 	h.rt.exit("reconciler-job", 0)
-	h.rt.wholeErr = fmt.Errorf("read: %w", docker.ErrUnavailable)
+	logs := h.rt.LogsFunc
+	h.rt.LogsFunc = failWhole(logs, fmt.Errorf("read: %w", docker.ErrUnavailable))
 	h.c.cache.dirty("job")
 	if _, err := h.c.Reconcile(t.Context(), "job"); err == nil {
 		t.Fatal("the record went on without the output while the daemon did not answer")
@@ -259,7 +275,7 @@ func TestOutputSaveWaitsForTheDaemon(t *testing.T) {
 	if exits, _ := h.st.Exits("job", 0); len(exits) != 0 || h.rt.byName("reconciler-job") == nil {
 		t.Fatalf("exits %+v, container removed %v; want neither before the save", exits, h.rt.byName("reconciler-job") == nil)
 	}
-	h.rt.wholeErr = nil
+	h.rt.LogsFunc = logs
 	h.reconcile("job")
 	if _, ok, _ := out.Latest("job"); !ok || h.rt.byName("reconciler-job") != nil {
 		t.Fatalf("saved %v, container still there %v; want saved, then removed", ok, h.rt.byName("reconciler-job") != nil)
@@ -270,7 +286,7 @@ func TestOutputSaveWaitsForTheDaemon(t *testing.T) {
 	h.reconcile("bad")
 	h.now = h.now.Add(time.Minute)
 	h.rt.exit("reconciler-bad", 0)
-	h.rt.wholeErr = errors.New("unreadable log")
+	h.rt.LogsFunc = failWhole(logs, errors.New("unreadable log"))
 	h.reconcile("bad")
 	if exits, _ := h.st.Exits("bad", 0); len(exits) != 1 {
 		t.Fatalf("exits %+v; want the record without the output", exits)

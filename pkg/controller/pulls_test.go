@@ -177,10 +177,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestReconcileImagePullBackOff(t *testing.T) {
 	h := newHarness(t)
-	h.rt.images = map[string]bool{}
+	h.rt.Images = map[string]bool{}
 	h.put("web", spec.RestartAlways, "tick")
 	const image = "reconciler/box:latest"
-	h.rt.pull = func(string) error {
+	h.rt.PullFunc = func(context.Context, string) error {
 		return errors.New(`manifest for reconciler/box:latest not found: manifest unknown`)
 	}
 
@@ -227,7 +227,7 @@ func TestReconcileImagePullBackOff(t *testing.T) {
 	}
 
 	// The registry answers: created, started, back-off forgotten.
-	h.rt.pull = func(string) error { return nil }
+	h.rt.PullFunc = func(context.Context, string) error { return nil }
 	h.now = h.now.Add(40 * time.Second)
 	if st = pullAndReconcile(4); st.Phase != model.PhaseRunning || !st.NextTryAt.IsZero() {
 		t.Fatalf("after a good pull: %+v", st)
@@ -248,7 +248,7 @@ func TestReconcileImagePullBackOff(t *testing.T) {
 
 func TestReconcilePullPolicies(t *testing.T) {
 	h := newHarness(t)
-	h.rt.images = map[string]bool{}
+	h.rt.Images = map[string]bool{}
 	h.put("never", spec.RestartAlways, "tick")
 	rec, _ := h.st.GetSpec("never")
 	rec.Spec.Spec.ImagePullPolicy = spec.PullNever
@@ -263,7 +263,7 @@ func TestReconcilePullPolicies(t *testing.T) {
 	}
 
 	// Always with the image in store: a failing registry does not stop it.
-	h.rt.images["reconciler/box:latest"] = true
+	h.rt.Images["reconciler/box:latest"] = true
 	h.put("always", spec.RestartAlways, "tick")
 	rec, _ = h.st.GetSpec("always")
 	rec.Spec.Spec.ImagePullPolicy = spec.PullAlways
@@ -302,8 +302,8 @@ func TestPullPolicyTable(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s/present=%v", tc.policy, tc.present), func(t *testing.T) {
 			h := newHarness(t)
-			h.rt.images = map[string]bool{"reconciler/box:latest": tc.present}
-			h.rt.pull = func(string) error { return nil }
+			h.rt.Images = map[string]bool{"reconciler/box:latest": tc.present}
+			h.rt.PullFunc = func(context.Context, string) error { return nil }
 			h.putSpec("web", func(c *spec.ContainerSpec) {
 				c.RestartPolicy = spec.RestartAlways
 				c.ImagePullPolicy = tc.policy

@@ -4,236 +4,97 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/docker/dockertest"
 	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/spec"
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
-// fakeRuntime is an in-memory daemon: enough state to drive Reconcile
-// through whole lifecycles without Docker.
-type fakeRuntime struct {
-	mu         sync.Mutex
-	now        func() time.Time
-	containers map[string]*docker.Container
-	seq        int
-	calls      map[string]int
-	order      []string // every call, in turn
-	logsUntil  []time.Time
-	logOpts    []docker.LogOptions
-	logData    func(id string, opts docker.LogOptions) string // what Logs returns; nothing when nil
-	wholeErr   error                                          // when set, a whole read fails with it
-	onStart    func()                                         // called after each successful start
-	startErr   error                                          // when set, every start is refused with it
-	stopCode   int                                            // exit code of a stopped container
-	lastCreate docker.CreateRequest
-	// images in the local store when set (else every image is); pull
-	// answers a pull (else it fails) and adds the image on success.
-	images map[string]bool
-	pull   func(ref string) error
-}
+// fakeRuntime is the shared fake daemon, dockertest, with the views the
+// controller's tests read it through. Its ids are short (c1, c2, ...) so
+// that failures read easily.
+type fakeRuntime struct{ *dockertest.Runtime }
 
 func newFakeRuntime(now func() time.Time) *fakeRuntime {
-	return &fakeRuntime{now: now, containers: map[string]*docker.Container{}, calls: map[string]int{}, stopCode: 143}
+	rt := dockertest.New()
+	rt.Now = now
+	rt.NewID = func(n int) string { return fmt.Sprintf("c%d", n) }
+	return &fakeRuntime{rt}
 }
 
-func (f *fakeRuntime) count(op string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[op]
-}
+func (f *fakeRuntime) count(op string) int { return f.Calls(op) }
 
-func (f *fakeRuntime) call(op string) {
-	f.calls[op]++
-	f.order = append(f.order, op)
-}
+// calls counts every call made so far, by method.
+func (f *fakeRuntime) calls() map[string]int { return f.CallCounts() }
 
 // ops returns the calls made so far, in turn.
-func (f *fakeRuntime) ops() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.order)
+func (f *fakeRuntime) ops() []string { return f.Ops() }
+
+// byName returns the container with this name as the daemon holds it now,
+// or nil.
+func (f *fakeRuntime) byName(name string) *docker.Container {
+	c, ok := f.Container(name)
+	if !ok {
+		return nil
+	}
+	return &c
 }
 
-func (f *fakeRuntime) byName(name string) *docker.Container {
-	for _, c := range f.containers {
-		if c.Name == name {
-			return c
-		}
+// byID is byName for an id.
+func (f *fakeRuntime) byID(id string) *docker.Container { return f.byName(id) }
+
+// state is the state of the container with this id or name; "" when there
+// is none.
+func (f *fakeRuntime) state(idOrName string) string {
+	if c := f.byName(idOrName); c != nil {
+		return c.State
 	}
-	return nil
+	return ""
 }
+
+// all returns every container.
+func (f *fakeRuntime) all() []docker.Container { return f.Containers() }
+
+// add puts a container into the daemon as it is.
+func (f *fakeRuntime) add(c docker.Container) { f.Add(c) }
+
+// edit changes a container as the daemon would on its own.
+func (f *fakeRuntime) edit(idOrName string, fn func(*docker.Container)) {
+	if !f.Edit(idOrName, fn) {
+		panic("no container " + idOrName)
+	}
+}
+
+// removeByHand removes a container as someone's docker rm -f does, outside
+// the calls counted.
+func (f *fakeRuntime) removeByHand(idOrName string) bool { return f.RemoveByHand(idOrName) }
+
+// lastCreate is the last create request.
+func (f *fakeRuntime) lastCreate() docker.CreateRequest { return f.LastCreate() }
+
+// logOpts are the options of every log read, in turn.
+func (f *fakeRuntime) logOpts() []docker.LogOptions { return f.LogOptions() }
 
 // exit ends a running container's process with code, as a crash would.
-func (f *fakeRuntime) exit(name string, code int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.byName(name)
-	c.State, c.ExitCode, c.FinishedAt = "exited", code, f.now()
-}
-
-func (f *fakeRuntime) Ping(context.Context) error { return nil }
-
-func (f *fakeRuntime) List(_ context.Context, sel map[string]string) ([]docker.Container, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("list")
-	var out []docker.Container
-next:
-	for _, c := range f.containers {
-		for k, v := range sel {
-			if c.Labels[k] != v {
-				continue next
-			}
-		}
-		l := *c
-		l.Inspected, l.ExitCode, l.StartedAt, l.FinishedAt = false, 0, time.Time{}, time.Time{}
-		out = append(out, l)
-	}
-	return out, nil
-}
-
-func (f *fakeRuntime) Inspect(_ context.Context, id string) (docker.Container, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("inspect")
-	c := f.containers[id]
-	if c == nil {
-		if c = f.byName(id); c == nil {
-			return docker.Container{}, fmt.Errorf("container %s: %w", id, docker.ErrNotFound)
-		}
-	}
-	in := *c
-	in.Inspected = true
-	return in, nil
-}
-
-func (f *fakeRuntime) Create(_ context.Context, req docker.CreateRequest) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.byName(req.Name) != nil {
-		return "", fmt.Errorf("name %s: %w", req.Name, docker.ErrConflict)
-	}
-	f.call("create")
-	f.lastCreate = req
-	f.seq++
-	id := fmt.Sprintf("c%d", f.seq)
-	f.containers[id] = &docker.Container{ID: id, Name: req.Name, Image: req.Spec.Spec.Image, ImageID: req.Image, Labels: req.Labels, State: "created"}
-	return id, nil
-}
-
-func (f *fakeRuntime) Start(_ context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("start")
-	c := f.containers[id]
-	if f.startErr != nil {
-		return f.startErr
-	}
-	c.State, c.StartedAt, c.ExitCode = "running", f.now(), 0
-	if f.onStart != nil {
-		f.onStart()
-	}
-	return nil
-}
-
-func (f *fakeRuntime) Stop(_ context.Context, id string, _ time.Duration) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("stop")
-	c := f.containers[id]
-	if c.State == "running" {
-		c.State, c.ExitCode, c.FinishedAt = "exited", f.stopCode, f.now()
-	}
-	return nil
-}
-
-func (f *fakeRuntime) Remove(_ context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("remove")
-	delete(f.containers, id)
-	return nil
-}
-
-func (f *fakeRuntime) Wait(ctx context.Context, _ string) (model.ContainerExit, error) {
-	<-ctx.Done()
-	return model.ContainerExit{}, ctx.Err()
-}
-
-func (f *fakeRuntime) Logs(_ context.Context, id string, opts docker.LogOptions) (io.ReadCloser, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("logs")
-	f.logsUntil = append(f.logsUntil, opts.Until)
-	f.logOpts = append(f.logOpts, opts)
-	if opts.Whole && f.wholeErr != nil {
-		return nil, f.wholeErr
-	}
-	if f.logData != nil {
-		return io.NopCloser(strings.NewReader(f.logData(id, opts))), nil
-	}
-	return io.NopCloser(strings.NewReader("")), nil
-}
-
-func (f *fakeRuntime) Exec(context.Context, string, []string) (docker.ExecResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("exec")
-	return docker.ExecResult{}, errors.New("not used")
-}
-
-func (f *fakeRuntime) ImagePresent(_ context.Context, ref string) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.images == nil || f.images[ref], nil
-}
-
-func (f *fakeRuntime) Pull(_ context.Context, ref string) error {
-	f.mu.Lock()
-	f.call("pull")
-	pull := f.pull
-	f.mu.Unlock()
-	if pull == nil {
-		return errors.New("no registry")
-	}
-	err := pull(ref)
-	if err == nil {
-		f.mu.Lock()
-		if f.images != nil {
-			f.images[ref] = true
-		}
-		f.mu.Unlock()
-	}
-	return err
-}
+func (f *fakeRuntime) exit(name string, code int) { f.Exit(name, code) }
 
 // changes counts the calls a converged agent must not make: everything
 // but Ping, List, Wait, ImagePresent and Events.
 func (f *fakeRuntime) changes() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	n := 0
-	for op, c := range f.calls {
-		if op != "list" {
+	for op, c := range f.CallCounts() {
+		switch op {
+		case "ping", "list", "wait", "imagepresent", "events":
+		default:
 			n += c
 		}
 	}
 	return n
-}
-
-func (f *fakeRuntime) Events(ctx context.Context, _ time.Time, _ map[string]string) (<-chan docker.Event, <-chan error) {
-	errs := make(chan error, 1)
-	go func() { <-ctx.Done(); errs <- ctx.Err() }()
-	return make(chan docker.Event), errs
 }
 
 type harness struct {
@@ -296,7 +157,7 @@ func TestReconcileLifecycle(t *testing.T) {
 
 	h.reconcile("web")
 	if h.rt.count("create") != 1 || h.rt.count("start") != 1 {
-		t.Fatalf("new spec: %v, want one create and one start", h.rt.calls)
+		t.Fatalf("new spec: %v, want one create and one start", h.rt.calls())
 	}
 	if st := h.status("web"); st.Phase != model.PhaseRunning || st.ContainerID == "" {
 		t.Fatalf("status = %+v", st)
@@ -325,7 +186,7 @@ func TestReconcileLifecycle(t *testing.T) {
 		t.Fatalf("exits = %+v", exits)
 	}
 	if h.rt.count("start") != 2 || h.rt.count("create") != 1 {
-		t.Fatalf("after crash: %v, want a restart in place", h.rt.calls)
+		t.Fatalf("after crash: %v, want a restart in place", h.rt.calls())
 	}
 	if st := h.status("web"); st.Phase != model.PhaseRunning || st.Restarts != 1 {
 		t.Fatalf("after crash: %+v", st)
@@ -339,7 +200,7 @@ func TestReconcileLifecycle(t *testing.T) {
 	h.reconcile("web") // stop
 	h.reconcile("web") // record, remove, forget
 	if h.rt.count("stop") != 1 || h.rt.count("remove") != 1 || h.rt.byName("reconciler-web") != nil {
-		t.Fatalf("after delete: %v", h.rt.calls)
+		t.Fatalf("after delete: %v", h.rt.calls())
 	}
 	exits, _ = h.st.Exits("web", 0)
 	if len(exits) != 2 || exits[0].Reason != model.ReasonStoppedByAgent || exits[0].ExitCode != 143 {
@@ -352,15 +213,15 @@ func TestReconcileLifecycle(t *testing.T) {
 
 func TestReconcileLeavesAForeignContainerAlone(t *testing.T) {
 	h := newHarness(t)
-	h.rt.containers["x1"] = &docker.Container{ID: "x1", Name: "reconciler-db", State: "running"}
+	h.rt.add(docker.Container{ID: "x1", Name: "reconciler-db", State: "running"})
 	h.put("db", spec.RestartAlways, "sleep")
 	h.reconcile("db")
 	st := h.status("db")
 	if st.Phase != model.PhaseError || st.Conflict != "reconciler-db" {
 		t.Fatalf("status = %+v, want Error with the conflict", st)
 	}
-	if h.rt.count("stop") != 0 || h.rt.count("remove") != 0 || h.rt.containers["x1"].State != "running" {
-		t.Fatalf("the foreign container was touched: %v", h.rt.calls)
+	if h.rt.count("stop") != 0 || h.rt.count("remove") != 0 || h.rt.state("x1") != "running" {
+		t.Fatalf("the foreign container was touched: %v", h.rt.calls())
 	}
 }
 

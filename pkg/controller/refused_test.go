@@ -27,13 +27,9 @@ func (h *harness) putSpec(name string, mod func(*spec.ContainerSpec)) {
 
 func (h *harness) removeByHand(name string) {
 	h.t.Helper()
-	h.rt.mu.Lock()
-	defer h.rt.mu.Unlock()
-	c := h.rt.byName(ContainerName(name))
-	if c == nil {
+	if !h.rt.removeByHand(ContainerName(name)) {
 		h.t.Fatalf("no container for %s", name)
 	}
-	delete(h.rt.containers, c.ID)
 }
 
 func (h *harness) events(name, reason string) []model.Event {
@@ -65,7 +61,7 @@ func TestReconcileUnderAPolicyTightenedAndLoosened(t *testing.T) {
 	h.removeByHand("web")
 	h.reconcile("web")
 	if h.rt.count("create") != 2 || h.status("web").Phase != model.PhaseRunning {
-		t.Fatalf("loose policy: %v, status %+v; want two creates and Running", h.rt.calls, h.status("web"))
+		t.Fatalf("loose policy: %v, status %+v; want two creates and Running", h.rt.calls(), h.status("web"))
 	}
 
 	cur.Set(spec.DefaultPolicy())
@@ -79,7 +75,7 @@ func TestReconcileUnderAPolicyTightenedAndLoosened(t *testing.T) {
 		t.Fatalf("tightened: status %+v", st)
 	}
 	if n := h.rt.count("stop") + h.rt.count("remove"); n != 0 {
-		t.Fatalf("the running container was touched: %v", h.rt.calls)
+		t.Fatalf("the running container was touched: %v", h.rt.calls())
 	}
 	if evs := h.events("web", "Refused"); len(evs) != 1 || evs[0].Type != model.EventWarning || refusals() != 1 {
 		t.Fatalf("Refused events %+v, metric %v; want one of each", evs, refusals())
@@ -90,7 +86,7 @@ func TestReconcileUnderAPolicyTightenedAndLoosened(t *testing.T) {
 	h.reconcile("web")
 	st = h.status("web")
 	if h.rt.count("create") != 2 || st.Phase != model.PhaseRefused || !strings.HasPrefix(st.Message, "refused by policy: spec.privileged:") {
-		t.Fatalf("hand-removed under the strict policy: %v, status %+v; want no create", h.rt.calls, st)
+		t.Fatalf("hand-removed under the strict policy: %v, status %+v; want no create", h.rt.calls(), st)
 	}
 	if len(h.events("web", "Refused")) != 1 || refusals() != 1 {
 		t.Fatalf("reported again while still refused: metric %v", refusals())
@@ -99,7 +95,7 @@ func TestReconcileUnderAPolicyTightenedAndLoosened(t *testing.T) {
 	cur.Set(loose)
 	h.reconcile("web")
 	if h.rt.count("create") != 3 || h.status("web").Phase != model.PhaseRunning {
-		t.Fatalf("loosened: %v, status %+v; want it created and Running", h.rt.calls, h.status("web"))
+		t.Fatalf("loosened: %v, status %+v; want it created and Running", h.rt.calls(), h.status("web"))
 	}
 }
 
@@ -119,7 +115,7 @@ func TestReconcileGivesDockerTheBindSourceResolvedAtCreate(t *testing.T) {
 	})
 
 	h.reconcile("job")
-	if got := h.rt.lastCreate.BindSources; len(got) != 1 || got[1] != filepath.Join(root, "repo", "src") {
+	if got := h.rt.lastCreate().BindSources; len(got) != 1 || got[1] != filepath.Join(root, "repo", "src") {
 		t.Fatalf("bind sources %v, want mount 1 from %s", got, filepath.Join(root, "repo", "src"))
 	}
 
@@ -133,14 +129,14 @@ func TestReconcileGivesDockerTheBindSourceResolvedAtCreate(t *testing.T) {
 	}
 	h.reconcile("job")
 	if st := h.status("job"); st.Phase != model.PhaseRefused || h.rt.count("stop") != 0 {
-		t.Fatalf("after the link: status %+v, calls %v", st, h.rt.calls)
+		t.Fatalf("after the link: status %+v, calls %v", st, h.rt.calls())
 	}
 	h.removeByHand("job")
 	h.reconcile("job")
 	st := h.status("job")
 	if h.rt.count("create") != 1 || st.Phase != model.PhaseRefused ||
 		!strings.Contains(st.Message, filepath.Join(root, "repo")+" is a symlink") || !strings.Contains(st.Message, "allowedBindPaths") {
-		t.Fatalf("after removal: calls %v, status %+v", h.rt.calls, st)
+		t.Fatalf("after removal: calls %v, status %+v", h.rt.calls(), st)
 	}
 }
 
@@ -159,7 +155,7 @@ func TestCreateChecksThePolicyInForce(t *testing.T) {
 	s := &step{name: "web", d: d, a: Action{Kind: ActCreate, Phase: model.PhasePending}}
 	done, err := h.c.create(t.Context(), s)
 	if err != nil || !done || s.o.Container != nil || h.rt.count("create") != 0 {
-		t.Fatalf("create = %v, %v, %v; calls %v; want nothing created", done, s.o.Container, err, h.rt.calls)
+		t.Fatalf("create = %v, %v, %v; calls %v; want nothing created", done, s.o.Container, err, h.rt.calls())
 	}
 	if st := h.status("web"); st.Phase != model.PhaseRefused || len(h.events("web", "Refused")) != 1 {
 		t.Fatalf("status %+v", st)

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -219,17 +218,6 @@ func TestDecideDependencies(t *testing.T) {
 	}
 }
 
-func (f *fakeRuntime) Rename(_ context.Context, id, name string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("rename")
-	if o := f.byName(name); o != nil && o.ID != id {
-		return fmt.Errorf("name %s: %w", name, docker.ErrConflict)
-	}
-	f.containers[id].Name = name
-	return nil
-}
-
 // TestReconcileStartFirst drives a whole start-first replacement through
 // Reconcile, with an agent restart in the middle of it.
 func TestReconcileStartFirst(t *testing.T) {
@@ -244,14 +232,14 @@ func TestReconcileStartFirst(t *testing.T) {
 	h.reconcile("web")
 	old := h.rt.byName("reconciler-web")
 	if old == nil || old.State != "running" {
-		t.Fatalf("first version: %v", h.rt.calls)
+		t.Fatalf("first version: %v", h.rt.calls())
 	}
 
 	h.putSpec("web", version("sleep"))
 	res := h.reconcile("web")
 	next := h.rt.byName("reconciler-web-next")
-	if next == nil || next.State != "running" || old.State != "running" || h.rt.count("stop") != 0 {
-		t.Fatalf("after the change: next %+v, old %s, calls %v: want both running", next, old.State, h.rt.calls)
+	if next == nil || next.State != "running" || h.rt.state(old.ID) != "running" || h.rt.count("stop") != 0 {
+		t.Fatalf("after the change: next %+v, old %s, calls %v: want both running", next, h.rt.state(old.ID), h.rt.calls())
 	}
 	if res.RequeueAfter != 5*time.Second {
 		t.Errorf("requeue after %s, want minReady 5s: the wait holds no worker", res.RequeueAfter)
@@ -266,13 +254,14 @@ func TestReconcileStartFirst(t *testing.T) {
 	h.now = h.now.Add(2 * time.Second)
 	h.reconcile("web")
 	if h.rt.count("create") != 2 || h.rt.count("stop") != 0 {
-		t.Fatalf("restarted agent before minReady: %v, want no new create, no stop", h.rt.calls)
+		t.Fatalf("restarted agent before minReady: %v, want no new create, no stop", h.rt.calls())
 	}
 	h.now = h.now.Add(3 * time.Second)
 	h.reconcile("web") // ready: the old one is stopped
 	h.reconcile("web") // its exit recorded, removed, the replacement renamed
-	if h.rt.containers[old.ID] != nil || next.Name != "reconciler-web" || next.State != "running" || len(h.rt.containers) != 1 {
-		t.Fatalf("after the rollout: %d containers, next named %s: calls %v", len(h.rt.containers), next.Name, h.rt.ops())
+	next = h.rt.byID(next.ID)
+	if h.rt.byID(old.ID) != nil || next == nil || next.Name != "reconciler-web" || next.State != "running" || len(h.rt.all()) != 1 {
+		t.Fatalf("after the rollout: %d containers, next %+v: calls %v", len(h.rt.all()), next, h.rt.ops())
 	}
 	// The daemon's calls, in turn: the second start (the replacement's)
 	// comes before the only stop (the old one's), and the rename after.
@@ -309,7 +298,7 @@ func TestReconcileStartFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.reconcile("web")
-	if n := h.rt.byName("reconciler-web-next"); n == nil || n.State != "running" || next.State != "running" {
+	if n := h.rt.byName("reconciler-web-next"); n == nil || n.State != "running" || h.rt.state(next.ID) != "running" {
 		t.Fatalf("after a restart request: %v", h.rt.ops())
 	}
 }
@@ -333,9 +322,7 @@ func TestReconcileDependsOnWakesDependents(t *testing.T) {
 		n, _ := h.c.queue.Get()
 		h.c.queue.Done(n)
 	}
-	h.rt.mu.Lock()
-	h.rt.byName("reconciler-db").Health = "healthy"
-	h.rt.mu.Unlock()
+	h.rt.edit("reconciler-db", func(c *docker.Container) { c.Health = "healthy" })
 	h.reconcile("db")
 	if st := h.status("db"); st.Health != "healthy" {
 		t.Fatalf("db status %+v, want its health recorded", st)
@@ -360,14 +347,14 @@ func TestRestartRunsAFinishedJobAgain(t *testing.T) {
 	h.rt.exit("reconciler-job", 0)
 	h.reconcile("job")
 	if st := h.status("job"); st.Phase != model.PhaseSucceeded || h.rt.count("start") != 1 {
-		t.Fatalf("before the restart: %+v, %v", st, h.rt.calls)
+		t.Fatalf("before the restart: %+v, %v", st, h.rt.calls())
 	}
 	if _, err := h.st.RequestRestart("job", h.now); err != nil {
 		t.Fatal(err)
 	}
 	h.reconcile("job")
 	if h.rt.count("start") != 2 || h.rt.count("create") != 2 {
-		t.Fatalf("after the restart: %v, want a fresh container run", h.rt.calls)
+		t.Fatalf("after the restart: %v, want a fresh container run", h.rt.calls())
 	}
 	if st := h.status("job"); st.Phase != model.PhaseRunning {
 		t.Fatalf("after the restart: %+v", st)
@@ -382,20 +369,20 @@ func TestStartFirstKeepsThePullBackOff(t *testing.T) {
 	h.putSpec("web", func(c *spec.ContainerSpec) { c.UpdateStrategy = &spec.UpdateStrategy{Type: spec.StartFirst} })
 	h.reconcile("web")
 	old := h.rt.byName("reconciler-web")
-	h.rt.images = map[string]bool{"reconciler/box:latest": true}
-	h.rt.pull = func(string) error { return errors.New("manifest unknown") }
+	h.rt.Images = map[string]bool{"reconciler/box:latest": true}
+	h.rt.PullFunc = func(context.Context, string) error { return errors.New("manifest unknown") }
 	h.putSpec("web", func(c *spec.ContainerSpec) {
 		c.Image = "reconciler/box:2"
 		c.UpdateStrategy = &spec.UpdateStrategy{Type: spec.StartFirst}
 	})
 	h.reconcile("web") // starts the pull
 	h.reconcile("web") // takes its failure
-	if st := h.status("web"); st.Phase != model.PhaseImagePullBackOff || old.State != "running" || h.rt.count("pull") != 1 {
-		t.Fatalf("after a failed pull: %+v, old %s, %d pulls", st, old.State, h.rt.count("pull"))
+	if st := h.status("web"); st.Phase != model.PhaseImagePullBackOff || h.rt.state(old.ID) != "running" || h.rt.count("pull") != 1 {
+		t.Fatalf("after a failed pull: %+v, old %s, %d pulls", st, h.rt.state(old.ID), h.rt.count("pull"))
 	}
 	h.now = h.now.Add(5 * time.Second)
 	h.reconcile("web")
-	if h.rt.count("pull") != 1 || old.State != "running" || h.rt.byName("reconciler-web-next") != nil {
+	if h.rt.count("pull") != 1 || h.rt.state(old.ID) != "running" || h.rt.byName("reconciler-web-next") != nil {
 		t.Fatalf("inside the back-off: %d pulls, %v", h.rt.count("pull"), h.rt.ops())
 	}
 }

@@ -40,7 +40,7 @@ func TestReconcileSecrets(t *testing.T) {
 	}
 
 	h.reconcile("job")
-	req := h.rt.lastCreate
+	req := h.rt.lastCreate()
 	if len(req.Files) != 1 || req.Files[0].Target != "/run/secrets/api-key" || len(req.Env) != 0 {
 		t.Fatalf("create request: files %+v, env %v; want one file at /run/secrets/api-key and no env", req.Files, req.Env)
 	}
@@ -71,7 +71,7 @@ func TestReconcileSecrets(t *testing.T) {
 	h.now = h.now.Add(time.Minute)
 	h.reconcile("job")
 	if h.rt.count("create") != 1 || h.rt.count("stop") != 0 {
-		t.Fatalf("unchanged secret: %v, want nothing done", h.rt.calls)
+		t.Fatalf("unchanged secret: %v, want nothing done", h.rt.calls())
 	}
 
 	// New content: stop, remove (with the old copy), create with the new one.
@@ -81,9 +81,9 @@ func TestReconcileSecrets(t *testing.T) {
 		h.reconcile("job")
 	}
 	if h.rt.count("stop") != 1 || h.rt.count("remove") != 1 || h.rt.count("create") != 2 {
-		t.Fatalf("changed secret: %v, want the container replaced", h.rt.calls)
+		t.Fatalf("changed secret: %v, want the container replaced", h.rt.calls())
 	}
-	second := h.rt.lastCreate.Files[0].Source
+	second := h.rt.lastCreate().Files[0].Source
 	if b, err := os.ReadFile(second); err != nil || string(b) != "second-value" {
 		t.Fatalf("new copy: %q, %v", b, err)
 	}
@@ -99,7 +99,7 @@ func TestReconcileSecrets(t *testing.T) {
 	h.now = h.now.Add(time.Minute)
 	h.reconcile("job")
 	if h.rt.count("stop") != 1 || !strings.Contains(h.status("job").Message, "readable by every user") {
-		t.Fatalf("unreadable secret: %v, status %+v", h.rt.calls, h.status("job"))
+		t.Fatalf("unreadable secret: %v, status %+v", h.rt.calls(), h.status("job"))
 	}
 
 	// Unreadable, and the spec changes: the definition still counts, so the
@@ -115,7 +115,7 @@ func TestReconcileSecrets(t *testing.T) {
 	h.reconcile("job")
 	if st := h.status("job"); h.rt.count("stop") != 2 || h.rt.count("create") != 2 || st.Phase != model.PhaseError ||
 		!strings.Contains(st.Message, "readable by every user") {
-		t.Fatalf("changed spec, unreadable secret: %v, status %+v; want the old container replaced by an error", h.rt.calls, st)
+		t.Fatalf("changed spec, unreadable secret: %v, status %+v; want the old container replaced by an error", h.rt.calls(), st)
 	}
 
 	// Deleted: the container and every copy go.
@@ -150,7 +150,7 @@ func TestReconcileSecretRefusedByPolicy(t *testing.T) {
 	h.reconcile("job")
 	st := h.status("job")
 	if h.rt.count("create") != 0 || st.Phase != model.PhaseRefused || !strings.Contains(st.Message, "allowedSecretPaths") {
-		t.Fatalf("%v, status %+v; want no create and Refused naming allowedSecretPaths", h.rt.calls, st)
+		t.Fatalf("%v, status %+v; want no create and Refused naming allowedSecretPaths", h.rt.calls(), st)
 	}
 }
 

@@ -114,7 +114,7 @@ func TestFullStateFileChangesNoContainer(t *testing.T) {
 		t.Errorf("after space returned: %d exits (want 2), web %s", exits(), h.rt.byName("reconciler-web").State)
 	}
 	if h.rt.count("stop") != 1 || h.rt.count("create") < 4 {
-		t.Errorf("after space returned: %v, want db replaced and job created", h.rt.calls)
+		t.Errorf("after space returned: %v, want db replaced and job created", h.rt.calls())
 	}
 }
 
@@ -150,6 +150,6 @@ func TestFailedReconcileBacksOffUntilItSucceeds(t *testing.T) {
 	fs.full.Store(false)
 	run()
 	if n := h.c.queue.NumRequeues("web"); n != 0 || h.rt.count("start") != 1 {
-		t.Fatalf("after a success: %d requeues, calls %v; want the back-off forgotten and the container started", n, h.rt.calls)
+		t.Fatalf("after a success: %d requeues, calls %v; want the back-off forgotten and the container started", n, h.rt.calls())
 	}
 }

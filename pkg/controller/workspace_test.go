@@ -58,7 +58,7 @@ func TestReconcileWorkspaceCopyLivesUntilTTL(t *testing.T) {
 		c.TTLAfterFinished = spec.Duration{Duration: time.Hour}
 	})
 	h.reconcile("job")
-	dir := h.rt.lastCreate.Workspace
+	dir := h.rt.lastCreate().Workspace
 	if !strings.HasPrefix(dir, root+"/job/") {
 		t.Fatalf("create request workspace %q, want a copy below %s/job", dir, root)
 	}
@@ -105,7 +105,7 @@ func TestReconcileWorkspaceOfAFileJobGoesAtTTL(t *testing.T) {
 		c.TTLAfterFinished = spec.Duration{Duration: time.Hour}
 	})
 	h.reconcile("job")
-	dir := h.rt.lastCreate.Workspace
+	dir := h.rt.lastCreate().Workspace
 	h.rt.exit(ContainerName("job"), 0)
 	h.now = h.now.Add(time.Second)
 	h.reconcile("job")
@@ -136,15 +136,15 @@ func TestReconcileWorkspaceReplacedAndForgotten(t *testing.T) {
 	}
 	h.putJob("svc", store.SourceAPI, mod("/a"))
 	h.reconcile("svc")
-	first := h.rt.lastCreate.Workspace
+	first := h.rt.lastCreate().Workspace
 	h.putJob("svc", store.SourceAPI, mod("/b"))
 	for i := 0; i < 4 && h.rt.count("create") < 2; i++ {
 		h.now = h.now.Add(time.Minute)
 		h.reconcile("svc")
 	}
-	second := h.rt.lastCreate.Workspace
-	if h.rt.count("create") != 2 || second == first || h.rt.lastCreate.Spec.Spec.Workspace.Target != "/b" {
-		t.Fatalf("changed target: %v, copies %s then %s; want the container replaced with a new copy", h.rt.calls, first, second)
+	second := h.rt.lastCreate().Workspace
+	if h.rt.count("create") != 2 || second == first || h.rt.lastCreate().Spec.Spec.Workspace.Target != "/b" {
+		t.Fatalf("changed target: %v, copies %s then %s; want the container replaced with a new copy", h.rt.calls(), first, second)
 	}
 	if _, err := os.Stat(first); !os.IsNotExist(err) {
 		t.Fatalf("the previous run's copy is still there: %v", err)
@@ -172,7 +172,7 @@ func TestReconcileWorkspaceRefusedOrUnavailable(t *testing.T) {
 	})
 	h.reconcile("job")
 	if st := h.status("job"); h.rt.count("create") != 0 || st.Phase != model.PhaseRefused || !strings.Contains(st.Message, "allowedBindPaths") {
-		t.Fatalf("%v, status %+v; want Refused naming allowedBindPaths", h.rt.calls, st)
+		t.Fatalf("%v, status %+v; want Refused naming allowedBindPaths", h.rt.calls(), st)
 	}
 	if _, err := os.Stat(root); !os.IsNotExist(err) {
 		t.Fatalf("something was copied: %v", err)
@@ -192,7 +192,7 @@ func TestReconcileWorkspaceRefusedOrUnavailable(t *testing.T) {
 	h.reconcile("job")
 	if st := h.status("job"); h.rt.count("create") != 0 || !strings.Contains(st.Message, "is a FIFO") ||
 		len(h.events("job", "WorkspaceUnavailable")) == 0 {
-		t.Fatalf("%v, status %+v; want no create and a WorkspaceUnavailable warning", h.rt.calls, st)
+		t.Fatalf("%v, status %+v; want no create and a WorkspaceUnavailable warning", h.rt.calls(), st)
 	}
 	entries, _ := os.ReadDir(filepath.Join(root, "job"))
 	if len(entries) != 0 {
@@ -214,7 +214,7 @@ func TestReconcileWorkspaceSourceResolvedAtEachCreate(t *testing.T) {
 	})
 	h.reconcile("svc")
 	if h.rt.count("create") != 1 {
-		t.Fatalf("first create: %v", h.rt.calls)
+		t.Fatalf("first create: %v", h.rt.calls())
 	}
 	outside := t.TempDir()
 	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("host"), 0o600); err != nil {
@@ -230,7 +230,7 @@ func TestReconcileWorkspaceSourceResolvedAtEachCreate(t *testing.T) {
 	h.now = h.now.Add(time.Minute)
 	h.reconcile("svc")
 	if st := h.status("svc"); h.rt.count("create") != 1 || st.Phase != model.PhaseRefused || !strings.Contains(st.Message, "symlink") {
-		t.Fatalf("%v, status %+v; want no second create and Refused for the symlink", h.rt.calls, st)
+		t.Fatalf("%v, status %+v; want no second create and Refused for the symlink", h.rt.calls(), st)
 	}
 	latest, err := os.ReadDir(filepath.Join(root, "svc"))
 	if err != nil || len(latest) != 1 {

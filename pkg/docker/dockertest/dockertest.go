@@ -2,8 +2,9 @@
 // fake docker.Runtime that the packages' tests share, in the style of
 // swarmkit's fakes. Containers live in a map and go through the states the
 // daemon gives them (created, running, exited); function fields choose the
-// answers a test wants to set (ExecFunc, PullFunc). Set the fields before
-// the fake is used; its methods are safe for concurrent use.
+// answers a test wants to set (ExecFunc, PullFunc, StartFunc, LogsFunc).
+// Set the fields before the fake is used, or between calls while nothing
+// else calls it; its methods are safe for concurrent use.
 package dockertest
 
 import (
@@ -47,6 +48,19 @@ type Runtime struct {
 	// PullFunc answers Pull, and a nil error adds the image to Images;
 	// without it every pull fails, as with no registry reachable.
 	PullFunc func(ctx context.Context, ref string) error
+	// NewID names the n-th container created (n from 1). Default: n in 64
+	// hex digits, the length of the daemon's ids.
+	NewID func(n int) string
+	// StartFunc, when set, is asked before each start: an error from it
+	// refuses the start and leaves the container as it was, as the daemon
+	// refuses a command it cannot run.
+	StartFunc func(id string) error
+	// OnStart, when set, is called after each start with the container as
+	// started, outside the fake's lock.
+	OnStart func(c docker.Container)
+	// LogsFunc, when set, answers Logs in place of the containers' own
+	// output (Log).
+	LogsFunc func(id string, opts docker.LogOptions) (io.ReadCloser, error)
 
 	mu         sync.Mutex
 	seq        int
@@ -56,8 +70,9 @@ type Runtime struct {
 	ends       map[string]model.ContainerExit
 	creates    []docker.CreateRequest
 	calls      map[string]int
+	ops        []string // every call, in turn
 	lastSel    map[string]string
-	lastLog    docker.LogOptions
+	logOpts    []docker.LogOptions
 	down       bool
 	streams    map[chan error]struct{} // open event subscriptions
 }
@@ -84,6 +99,7 @@ func (f *Runtime) now() time.Time {
 // f.mu is held.
 func (f *Runtime) enter(op string) error {
 	f.calls[op]++
+	f.ops = append(f.ops, op)
 	if f.down {
 		return ErrDown
 	}
@@ -144,12 +160,49 @@ func (f *Runtime) Creates() []docker.CreateRequest {
 	return slices.Clone(f.creates)
 }
 
+// LastCreate is the last create request (zero before any).
+func (f *Runtime) LastCreate() docker.CreateRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.creates) == 0 {
+		return docker.CreateRequest{}
+	}
+	return f.creates[len(f.creates)-1]
+}
+
 // Calls counts the calls of one method, by its name in lower case
 // ("list", "inspect", "start", ...).
 func (f *Runtime) Calls(op string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[op]
+}
+
+// CallCounts counts the calls of every method called, by name as in Calls.
+func (f *Runtime) CallCounts() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.calls)
+}
+
+// Ops returns every call so far, in turn, by name as in Calls.
+func (f *Runtime) Ops() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ops)
+}
+
+// Edit changes the container with this id or name in place, as the daemon
+// would on its own (a health check's verdict, say); false if there is none.
+func (f *Runtime) Edit(idOrName string, edit func(*docker.Container)) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(idOrName)
+	if c == nil {
+		return false
+	}
+	edit(c)
+	return true
 }
 
 // LastSelector is the label selector of the last List.
@@ -163,7 +216,17 @@ func (f *Runtime) LastSelector() map[string]string {
 func (f *Runtime) LastLogOptions() docker.LogOptions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.lastLog
+	if len(f.logOpts) == 0 {
+		return docker.LogOptions{}
+	}
+	return f.logOpts[len(f.logOpts)-1]
+}
+
+// LogOptions are the options of every Logs, in turn.
+func (f *Runtime) LogOptions() []docker.LogOptions {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.logOpts)
 }
 
 // SetDown takes the daemon away, ending every event stream, or brings it
@@ -178,6 +241,21 @@ func (f *Runtime) SetDown(down bool) {
 			delete(f.streams, s)
 		}
 	}
+}
+
+// RemoveByHand takes a container away as someone's `docker rm -f` does,
+// outside the calls the fake counts; false if there is none.
+func (f *Runtime) RemoveByHand(idOrName string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(idOrName)
+	if c == nil {
+		return false
+	}
+	f.stop(c, 137)
+	delete(f.containers, c.ID)
+	delete(f.logs, c.ID)
+	return true
 }
 
 // Exit ends a running container's process with code, as a crash does.
@@ -241,7 +319,7 @@ next:
 				continue next
 			}
 		}
-		out = append(out, docker.Container{ID: c.ID, Name: c.Name, Image: c.Image,
+		out = append(out, docker.Container{ID: c.ID, Name: c.Name, Image: c.Image, ImageID: c.ImageID,
 			Labels: maps.Clone(c.Labels), State: c.State, Created: c.Created})
 	}
 	return out, nil
@@ -263,7 +341,8 @@ func (f *Runtime) Inspect(_ context.Context, id string) (docker.Container, error
 }
 
 // Create merges the ownership labels over the spec's, as the Docker layer
-// does; a name already taken is a conflict.
+// does; a name already taken is a conflict. The container's ImageID is the
+// request's Image (an image ID the controller chose), else empty.
 func (f *Runtime) Create(_ context.Context, req docker.CreateRequest) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -275,30 +354,46 @@ func (f *Runtime) Create(_ context.Context, req docker.CreateRequest) (string, e
 	}
 	f.seq++
 	id := fmt.Sprintf("%064x", f.seq)
+	if f.NewID != nil {
+		id = f.NewID(f.seq)
+	}
 	labels := maps.Clone(req.Spec.Metadata.Labels)
 	if labels == nil {
 		labels = map[string]string{}
 	}
 	maps.Copy(labels, req.Labels)
-	f.containers[id] = &docker.Container{ID: id, Name: req.Name, Image: req.Spec.Spec.Image, Labels: labels,
-		State: "created", Created: f.now()}
+	f.containers[id] = &docker.Container{ID: id, Name: req.Name, Image: req.Spec.Spec.Image, ImageID: req.Image,
+		Labels: labels, State: "created", Created: f.now()}
 	f.logs[id] = newLog()
 	f.creates = append(f.creates, req)
 	return id, nil
 }
 
 func (f *Runtime) Start(_ context.Context, id string) error {
+	started, err := f.start(id)
+	if err == nil && f.OnStart != nil {
+		f.OnStart(started)
+	}
+	return err
+}
+
+func (f *Runtime) start(id string) (docker.Container, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter("start"); err != nil {
-		return err
+		return docker.Container{}, err
 	}
 	c := f.find(id)
 	if c == nil {
-		return fmt.Errorf("start container %s: %w", id, docker.ErrNotFound)
+		return docker.Container{}, fmt.Errorf("start container %s: %w", id, docker.ErrNotFound)
+	}
+	if f.StartFunc != nil {
+		if err := f.StartFunc(c.ID); err != nil {
+			return docker.Container{}, err
+		}
 	}
 	if c.Running() {
-		return nil
+		return *c, nil
 	}
 	c.State, c.StartedAt, c.FinishedAt, c.ExitCode, c.Pid = "running", f.now(), time.Time{}, 0, 1000+f.seq
 	f.exited[c.ID] = make(chan struct{})
@@ -309,7 +404,9 @@ func (f *Runtime) Start(_ context.Context, id string) error {
 	if f.ExitOnStart != nil {
 		f.stop(c, *f.ExitOnStart)
 	}
-	return nil
+	ct := *c
+	ct.Labels = maps.Clone(c.Labels)
+	return ct, nil
 }
 
 func (f *Runtime) Stop(_ context.Context, id string, _ time.Duration) error {
@@ -351,6 +448,7 @@ func (f *Runtime) Remove(_ context.Context, id string) error {
 func (f *Runtime) Wait(ctx context.Context, id string) (model.ContainerExit, error) {
 	f.mu.Lock()
 	f.calls["wait"]++
+	f.ops = append(f.ops, "wait")
 	ch, ok := f.exited[id]
 	f.mu.Unlock()
 	if !ok {
@@ -372,11 +470,14 @@ func (f *Runtime) Wait(ctx context.Context, id string) (model.ContainerExit, err
 func (f *Runtime) Logs(ctx context.Context, id string, opts docker.LogOptions) (io.ReadCloser, error) {
 	f.mu.Lock()
 	err := f.enter("logs")
-	f.lastLog = opts
-	c, l := f.find(id), f.logs[id]
+	f.logOpts = append(f.logOpts, opts)
+	c, l, logs := f.find(id), f.logs[id], f.LogsFunc
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if logs != nil {
+		return logs(id, opts)
 	}
 	if c == nil || l == nil {
 		return nil, fmt.Errorf("logs of container %s: %w", id, docker.ErrNotFound)

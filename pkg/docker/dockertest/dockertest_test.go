@@ -3,7 +3,9 @@ package dockertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +125,71 @@ func TestDown(t *testing.T) {
 	f.SetDown(false)
 	if err := f.Ping(ctx); err != nil {
 		t.Fatalf("ping once back: %v", err)
+	}
+}
+
+// The answers a test can choose, and what the fake keeps of the calls: the
+// controller's tests assert on short ids, the order of calls, refused
+// starts and every log read.
+func TestChosenAnswers(t *testing.T) {
+	ctx := t.Context()
+	f := New()
+	f.NewID = func(n int) string { return fmt.Sprintf("c%d", n) }
+	refuse := errors.New(`exec: "nope": executable file not found in $PATH`)
+	f.StartFunc = func(string) error { return refuse }
+	var started []docker.Container
+	f.OnStart = func(c docker.Container) { started = append(started, c) }
+	f.LogsFunc = func(id string, opts docker.LogOptions) (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(id + " until " + opts.Until.String())), nil
+	}
+	req := request("web")
+	req.Image = "sha256:1111"
+	id, err := f.Create(ctx, req)
+	if err != nil || id != "c1" {
+		t.Fatalf("create = %q, %v; want id c1", id, err)
+	}
+	if err := f.Start(ctx, id); !errors.Is(err, refuse) || len(started) != 0 {
+		t.Fatalf("refused start: %v, OnStart called %d times", err, len(started))
+	}
+	if c, _ := f.Container(id); c.State != "created" {
+		t.Fatalf("a refused start left the container %s, want created", c.State)
+	}
+	f.StartFunc = nil
+	if err := f.Start(ctx, id); err != nil || len(started) != 1 || started[0].State != "running" || started[0].StartedAt.IsZero() {
+		t.Fatalf("start: %v, OnStart saw %+v", err, started)
+	}
+	list, _ := f.List(ctx, nil)
+	if len(list) != 1 || list[0].ImageID != "sha256:1111" {
+		t.Fatalf("list %+v, want the image ID the create asked for", list)
+	}
+	until := time.Unix(100, 0)
+	rc, err := f.Logs(ctx, id, docker.LogOptions{Until: until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(rc); string(b) != "c1 until "+until.String() {
+		t.Fatalf("logs %q, want LogsFunc's answer", b)
+	}
+	if !f.Edit("reconciler-web", func(c *docker.Container) { c.Health = "unhealthy" }) || f.Edit("nobody", func(*docker.Container) {}) {
+		t.Fatal("Edit found the wrong containers")
+	}
+	if c, _ := f.Container(id); c.Health != "unhealthy" {
+		t.Fatalf("health %q after Edit", c.Health)
+	}
+	if !f.RemoveByHand(id) || f.RemoveByHand(id) {
+		t.Fatal("RemoveByHand: want the container removed once")
+	}
+	if _, ok := f.Container(id); ok {
+		t.Fatal("the container is still there after RemoveByHand")
+	}
+	want := []string{"create", "start", "start", "list", "logs"}
+	if ops := f.Ops(); !slices.Equal(ops, want) {
+		t.Fatalf("ops %v, want %v", ops, want)
+	}
+	if got := f.CallCounts(); got["start"] != 2 || len(got) != 4 {
+		t.Fatalf("call counts %v", got)
+	}
+	if f.LastCreate().Image != "sha256:1111" || len(f.LogOptions()) != 1 || !f.LastLogOptions().Until.Equal(until) {
+		t.Fatalf("last create %+v, log reads %+v", f.LastCreate(), f.LogOptions())
 	}
 }
