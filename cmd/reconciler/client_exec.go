@@ -51,24 +51,32 @@ func deleteCmd() *cobra.Command {
 	}
 	c := addConnFlags(cmd)
 	cmd.RunE = c.run(func(ctx context.Context, cl *api.Client, cmd *cobra.Command, args []string) error {
-		failed := 0
-		for _, name := range args {
-			err := cl.Delete(ctx, name)
-			var ae *api.APIError
-			switch {
-			case errors.As(err, &ae):
-				failed++
-				fmt.Fprintf(cmd.ErrOrStderr(), "error: %s\n", ae.Message)
-			case err != nil:
-				return err
-			default:
-				fmt.Fprintf(cmd.OutOrStdout(), "%s deleted\n", name)
-			}
-		}
-		if failed > 0 {
-			return exitError{code: 1}
-		}
-		return nil
+		return eachName(cmd, args, "deleted", func(name string) error { return cl.Delete(ctx, name) })
 	})
 	return cmd
+}
+
+// eachName runs do for every name: an answer of the agent's refusing one
+// (an API error: no such spec, a file's spec) is printed and the rest go on,
+// ending with exit code 1; any other error (no agent) stops at once. Each
+// success prints "NAME done".
+func eachName(cmd *cobra.Command, names []string, done string, do func(name string) error) error {
+	failed := 0
+	for _, name := range names {
+		err := do(name)
+		var ae *api.APIError
+		switch {
+		case errors.As(err, &ae):
+			failed++
+			fmt.Fprintf(cmd.ErrOrStderr(), "error: %s\n", ae.Message)
+		case err != nil:
+			return err
+		default:
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", name, done)
+		}
+	}
+	if failed > 0 {
+		return exitError{code: 1}
+	}
+	return nil
 }

@@ -31,24 +31,10 @@ replacement happens even across an agent restart. Follow it with
 	}
 	c := addConnFlags(cmd)
 	cmd.RunE = c.run(func(ctx context.Context, cl *api.Client, cmd *cobra.Command, args []string) error {
-		failed := 0
-		for _, name := range args {
+		return eachName(cmd, args, "restarted", func(name string) error {
 			_, err := cl.Restart(ctx, name)
-			var ae *api.APIError
-			switch {
-			case errors.As(err, &ae):
-				failed++
-				fmt.Fprintf(cmd.ErrOrStderr(), "error: %s\n", ae.Message)
-			case err != nil:
-				return err
-			default:
-				fmt.Fprintf(cmd.OutOrStdout(), "%s restarted\n", name)
-			}
-		}
-		if failed > 0 {
-			return exitError{code: 1}
-		}
-		return nil
+			return err
+		})
 	})
 	return cmd
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 )
 
@@ -38,22 +37,9 @@ func EnsureEgressProxy(ctx context.Context, cli client.APIClient, tag string, pr
 	if err != nil {
 		return err
 	}
-	img, err := cli.ImageInspect(ctx, tag)
-	switch {
-	case errdefs.IsNotFound(err): // build it
-	case err != nil:
-		return fmt.Errorf("inspect image %s: %w", tag, err)
-	case img.Config != nil && img.Config.Labels[LabelSourceHash] == src.hash:
-		fmt.Fprintf(progress, "image %s is up to date with %s\n", tag, src.dir)
-		return nil
-	}
-	if err := buildImage(ctx, cli, src, tag, egressProxyDockerfile, "egress-proxy", progress); err != nil {
-		return err
-	}
-	if img.ID != "" {
-		removeIfDangling(ctx, cli, img.ID, progress)
-	}
-	return nil
+	return ensure(ctx, cli, src, tag, progress, func() error {
+		return buildImage(ctx, cli, src, tag, egressProxyDockerfile, "egress-proxy", progress)
+	})
 }
 
 // findSourceWithDeps is findSource for a program whose code is spread

@@ -60,6 +60,13 @@ func EnsureBox(ctx context.Context, cli client.APIClient, tag string, progress i
 	if err != nil {
 		return err
 	}
+	return ensure(ctx, cli, src, tag, progress, func() error { return buildBox(ctx, cli, src, tag, progress) })
+}
+
+// ensure runs build unless an image tagged tag exists that carries src's
+// hash; the image a build replaces is removed unless it is still tagged
+// or used by a container.
+func ensure(ctx context.Context, cli client.APIClient, src source, tag string, progress io.Writer, build func() error) error {
 	img, err := cli.ImageInspect(ctx, tag)
 	switch {
 	case errdefs.IsNotFound(err): // build it
@@ -69,7 +76,7 @@ func EnsureBox(ctx context.Context, cli client.APIClient, tag string, progress i
 		fmt.Fprintf(progress, "image %s is up to date with %s\n", tag, src.dir)
 		return nil
 	}
-	if err := buildBox(ctx, cli, src, tag, progress); err != nil {
+	if err := build(); err != nil {
 		return err
 	}
 	if img.ID != "" {
