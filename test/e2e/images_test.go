@@ -84,10 +84,10 @@ var _ = Describe("Logging and init", func() {
 			HaveField("Message", ContainSubstring("allowedLogDrivers")),
 			HaveField("Message", ContainSubstring(`log driver "syslog"`))))
 		Expect(containers(ctx, refused)).To(BeEmpty())
-		Expect(a.Metrics()).To(HaveKeyWithValue(`reconciler_policy_refusals_total{rule="allowedLogDrivers"}`, 1.0))
-		evs, err := a.API().Events(ctx, api.EventQuery{Spec: refused})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(evs).To(ContainElement(And(HaveField("Reason", "Refused"), HaveField("Message", ContainSubstring("allowedLogDrivers")))))
+		// The metric and the event follow the status by a moment.
+		Eventually(a.Metrics).WithTimeout(resync).Should(HaveKeyWithValue(`reconciler_policy_refusals_total{rule="allowedLogDrivers"}`, 1.0))
+		Eventually(func() ([]model.Event, error) { return a.API().Events(ctx, api.EventQuery{Spec: refused}) }).WithTimeout(resync).
+			Should(ContainElement(And(HaveField("Reason", "Refused"), HaveField("Message", ContainSubstring("allowedLogDrivers")))))
 
 		By("none: the exit comes through init, and logs say why there is nothing to show")
 		Eventually(a.exitCount(ctx, silent)).WithTimeout(converge).Should(Equal(1))

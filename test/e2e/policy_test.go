@@ -151,10 +151,10 @@ var _ = Describe("Policy where it matters", func() {
 		By("a policy file that does not load keeps the previous policy in force")
 		rewritePolicy(h.policy, "allowedCapabilities: [SYS_ADMIN]\nallowEverything: true\n")
 		Eventually(h.a.Log).WithTimeout(converge).Should(ContainSubstring("policy file refused; the previous policy stays in force"))
-		evs, err := h.a.API().Events(ctx, api.EventQuery{})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(evs).To(ContainElement(And(HaveField("Reason", "InvalidPolicy"), HaveField("Type", model.EventWarning),
-			HaveField("Message", ContainSubstring(`allowEverything`)))))
+		// The event is recorded just after the log line: wait for it too.
+		Eventually(func() ([]model.Event, error) { return h.a.API().Events(ctx, api.EventQuery{}) }).WithTimeout(converge).
+			Should(ContainElement(And(HaveField("Reason", "InvalidPolicy"), HaveField("Type", model.EventWarning),
+				HaveField("Message", ContainSubstring(`allowEverything`)))))
 		Consistently(runningOf(ctx, dcli, h.instance, h.name)).WithTimeout(quietWindow).Should(Equal(id))
 		Expect(h.a.phase(ctx, h.name)()).To(Equal(model.PhaseRunning))
 
