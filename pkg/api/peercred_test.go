@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -127,5 +128,47 @@ func TestSocketPeerRoles(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("another user reads: %d", resp.StatusCode)
+	}
+}
+
+// An agent run by a user other than root: that user is admin on its
+// socket too, as root is; another user is refused by uid and user name.
+func TestSocketPeerAgentUserIsAdmin(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to connect as the agent's user while that is not this process's")
+	}
+	dir := t.TempDir()
+	for d, tmp := dir, filepath.Clean(os.TempDir()); strings.HasPrefix(d, tmp+"/"); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "api.sock")
+	l, err := api.ListenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	srv := &http.Server{Handler: f.handler, ConnContext: api.SocketPeer(nobody, api.RoleView)}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
+	c := dialAs(t, path, nobody)
+	defer c.Close()
+	if status, msg := applyOver(t, c, "mine"); status != http.StatusOK {
+		t.Fatalf("the agent's own user (uid %d): %d %s, want the apply an admin may make", nobody, status, msg)
+	}
+	// Another user is refused, named by uid and user name.
+	u, err := user.LookupId("1")
+	if err != nil {
+		t.Skipf("uid 1 has no user name here: %v", err)
+	}
+	c1 := dialAs(t, path, 1)
+	defer c1.Close()
+	status, msg := applyOver(t, c1, "theirs")
+	if want := fmt.Sprintf("you (uid 1 (%s)) have role view", u.Username); status != http.StatusForbidden || !strings.HasSuffix(msg, want) {
+		t.Fatalf("uid 1: %d %q, want 403 ending %q", status, msg, want)
 	}
 }

@@ -102,6 +102,7 @@ func TestTruncateTail(t *testing.T) {
 		{"ab€cd", 5, "€cd"},
 		{"€€", 2, ""},
 		{"\xff\x80\x80\x80\x80ok", 6, "\x80ok"}, // not UTF-8: at most 3 bytes dropped
+		{"\x80ok", 3, "\x80ok"},                 // binary output that fits is kept as it is
 	}
 	for _, tt := range tests {
 		got := truncateTail(tt.in, tt.n)
