@@ -121,9 +121,14 @@ func TestBackoffDelayEdges(t *testing.T) {
 	if got := odd.Delay(2); got != 2*time.Second+1 {
 		t.Errorf("initial 1s, max 2s+1ns: Delay(2) = %v, want the cap", got)
 	}
-	huge := Backoff{Initial: Duration{150 * 365 * 24 * time.Hour}, Max: Duration{250 * 365 * 24 * time.Hour}}
+	const year = 365 * 24 * time.Hour
+	huge := Backoff{Initial: Duration{150 * year}, Max: Duration{250 * year}}
 	if got := huge.Delay(1); got != huge.Max.Duration {
 		t.Errorf("initial 150y, max 250y: Delay(1) = %v, want the cap %v", got, huge.Max.Duration)
+	}
+	huge.Initial.Duration = time.Second
+	if got := huge.Delay(1); got != 2*time.Second {
+		t.Errorf("initial 1s, max 250y: Delay(1) = %v, want 2s", got)
 	}
 }
 
@@ -379,7 +384,7 @@ func TestLocateItemBeyondTheList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := specs[0].Locate(ErrorList{{Path: "spec.args[5]", Msg: "x"}, {Path: "spec.args[0]", Msg: "y"}})
+	errs := specs[0].Locate(ErrorList{{Path: "spec.args[1]", Msg: "x"}, {Path: "spec.args[0]", Msg: "y"}})
 	if errs[0].Line != 6 || errs[1].Line != 7 {
 		t.Errorf("lines %d and %d; want 6 (args) for an item never written and 7 for args[0]", errs[0].Line, errs[1].Line)
 	}
@@ -454,5 +459,21 @@ func TestBinaryText(t *testing.T) {
 	}
 	if got := specs[0].Spec.WorkingDir; got != "/srvdir" {
 		t.Errorf("workingDir = %q, want the decoded /srvdir", got)
+	}
+}
+
+// Admit hands back the host path of each admitted bind mount, by its
+// index: what the container is created with.
+func TestAdmitReturnsBinds(t *testing.T) {
+	dir := t.TempDir()
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := validSpec()
+	s.Spec.Mounts = []Mount{{Type: "tmpfs", Target: "/tmp"}, {Type: "bind", Source: dir, Target: "/data"}}
+	binds, errs := (&Policy{AllowedBindPaths: []string{dir}}).Admit(s)
+	if len(errs) > 0 || len(binds) != 1 || binds[1] != real {
+		t.Fatalf("Admit = %v, %v; want mount 1 bound from %s", binds, errs, real)
 	}
 }
