@@ -86,7 +86,14 @@ func (p *jsonParser) fail(err error) *FieldError {
 	var se *json.SyntaxError
 	line := 0
 	if errors.As(err, &se) {
-		line = p.lineAt(int(se.Offset) - 1)
+		// Token's SyntaxError.Offset is where the token that failed began:
+		// the bad byte is the first one after it that is not white space
+		// (a newline before it must not count).
+		off := int(se.Offset)
+		for off < len(p.data) && bytes.IndexByte([]byte(" \t\r\n"), p.data[off]) >= 0 {
+			off++
+		}
+		line = p.lineAt(off)
 	} else {
 		line = p.line()
 	}

@@ -236,6 +236,15 @@ func TestJSONErrorLines(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "line 1: invalid JSON") {
 		t.Errorf("a second comma at the end of line 1: %v; want line 1: invalid JSON", err)
 	}
+	// The stray comma opens line 2: the newline before it is not the error.
+	_, err = DecodeJSON([]byte("{\"apiVersion\": \"reconciler/v1\",\n,\"kind\": \"Container\"}"))
+	if err == nil || !strings.HasPrefix(err.Error(), "line 2: invalid JSON") {
+		t.Errorf("a stray comma opening line 2: %v; want line 2: invalid JSON", err)
+	}
+	_, err = DecodeJSON([]byte("{\"apiVersion\": \"reconciler/v1\",\n\n   x}"))
+	if err == nil || !strings.HasPrefix(err.Error(), "line 3: invalid JSON") {
+		t.Errorf("a bad character indented on line 3: %v; want line 3: invalid JSON", err)
+	}
 }
 
 // A JSON mapping with more than MaxItems entries is refused, counting them
