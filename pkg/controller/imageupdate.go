@@ -295,14 +295,7 @@ func (c *Controller) resolveImage(ctx context.Context, s *step) (time.Duration, 
 		left := next.TrialSince.Add(window).Sub(now)
 		switch {
 		case why != "" && left > 0:
-			bad := next.Digest
-			evs = append(evs, c.event(s.name, model.EventWarning, "RolledBack",
-				"Rolled back to image %s: the new image %s (%s) %s within rollbackAfter %s; it is not tried again until the registry names another digest",
-				shortImage(next.PreviousID), shortImage(next.ImageID), bad, why, window))
-			c.log.Warn("autoUpdate: rolling back", "spec", s.name, "image", ref, "bad_digest", bad, "why", why)
-			next.ImageID, next.Digest, next.BadDigest = next.PreviousID, next.PreviousDigest, bad
-			next.PreviousID, next.PreviousDigest, next.TrialSince = "", "", time.Time{}
-			c.m.ImageUpdates.WithLabelValues(metrics.UpdateRolledBack).Inc()
+			evs = append(evs, c.rollBack(s.name, ref, &next, why, window))
 		case left <= 0:
 			c.log.Info("autoUpdate: new image kept after its trial", "spec", s.name, "image", ref, "digest", next.Digest)
 			if next.KeepTag != "" {
@@ -359,6 +352,44 @@ func (c *Controller) resolveImage(ctx context.Context, s *step) (time.Duration, 
 		s.h = h
 	}
 	return requeue, nil
+}
+
+// rollBack turns next back to the image that passed its trial last and
+// marks the digest that failed bad; it returns the RolledBack event.
+func (c *Controller) rollBack(name, ref string, next *model.ImageUpdate, why string, window time.Duration) model.Event {
+	bad := next.Digest
+	ev := c.event(name, model.EventWarning, "RolledBack",
+		"Rolled back to image %s: the new image %s (%s) %s within rollbackAfter %s; it is not tried again until the registry names another digest",
+		shortImage(next.PreviousID), shortImage(next.ImageID), bad, why, window)
+	c.log.Warn("autoUpdate: rolling back", "spec", name, "image", ref, "bad_digest", bad, "why", why)
+	next.ImageID, next.Digest, next.BadDigest = next.PreviousID, next.PreviousDigest, bad
+	next.PreviousID, next.PreviousDigest, next.TrialSince = "", "", time.Time{}
+	c.m.ImageUpdates.WithLabelValues(metrics.UpdateRolledBack).Inc()
+	return ev
+}
+
+// rollBackFailedCreate rolls an image on trial back when the daemon
+// refused to create a container from it (an image with no command, say):
+// no container ever runs it, so trialFailure has none to look at. It
+// reports whether it rolled back; s.d.ImageID is then the image that
+// passed its trial last, its image to be observed afresh, and the create
+// failure is moot.
+func (c *Controller) rollBackFailedCreate(ctx context.Context, s *step) (bool, error) {
+	f, h := s.o.CreateFailed, s.a.History
+	if f == nil || f.Reason != "CreateFailed" || s.d.Spec == nil || s.d.Spec.Spec.AutoUpdate == nil ||
+		!h.Image.OnTrial() || s.d.ImageID != h.Image.ImageID {
+		return false, nil
+	}
+	u, ref := s.d.Spec.Spec.AutoUpdate, s.d.Spec.Spec.Image
+	next := *h.Image
+	ev := c.rollBack(s.name, ref, &next, "could not be created ("+f.Message+")", u.RollbackWindow())
+	h.Image = &next
+	if err := c.commit(s.name, nil, &h, nil, ev); err != nil {
+		return false, err
+	}
+	c.updates.want(ctx, s.name, ref, u.Interval.Duration, next.Digest, next.BadDigest)
+	s.a.History, s.d.ImageID, s.o.CreateFailed, s.o.Image = h, next.ImageID, nil, nil
+	return true, nil
 }
 
 // trialFailure says how the container of an image on trial failed ("" if

@@ -140,18 +140,28 @@ func (h *harness) runsImage(name string, reg *fakeRegistry, id string) {
 	h.t.Fatalf("%s does not run image %s: %+v", name, id, h.rt.byName(ContainerName(name)))
 }
 
-func updateCount(m *metrics.Metrics, result string) float64 {
-	return testutil.ToFloat64(m.ImageUpdates.WithLabelValues(result))
-}
-
-func TestAutoUpdateReplacesAndRollsBackWithoutTheRegistry(t *testing.T) {
+// updateHarness is a harness whose controller checks reg, with spec "web"
+// on updRef under autoUpdate (interval 1m, rollbackAfter 30s), then edit.
+func updateHarness(t *testing.T, edit func(c *spec.ContainerSpec)) (*harness, *fakeRegistry) {
 	h := newHarness(t)
 	reg := newFakeRegistry()
 	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, Images: reg})
 	h.putSpec("web", func(c *spec.ContainerSpec) {
 		c.Image = updRef
 		c.AutoUpdate = &spec.AutoUpdate{Interval: spec.Duration{Duration: time.Minute}, RollbackAfter: spec.Duration{Duration: 30 * time.Second}}
+		if edit != nil {
+			edit(c)
+		}
 	})
+	return h, reg
+}
+
+func updateCount(m *metrics.Metrics, result string) float64 {
+	return testutil.ToFloat64(m.ImageUpdates.WithLabelValues(result))
+}
+
+func TestAutoUpdateReplacesAndRollsBackWithoutTheRegistry(t *testing.T) {
+	h, reg := updateHarness(t, nil)
 	h.runsImage("web", reg, "sha256:1111")
 	hist, _ := h.st.GetHistory("web")
 	if hist.Image == nil || hist.Image.ImageID != "sha256:1111" || hist.Image.Digest != dig1 {
@@ -307,12 +317,7 @@ func TestAutoUpdateDuringATrialRollsBackToTheLastImageThatPassed(t *testing.T) {
 // new image's container starts beside the old one, which runs on until the
 // replacement is ready.
 func TestAutoUpdateReplacesByTheSpecsStrategy(t *testing.T) {
-	h := newHarness(t)
-	reg := newFakeRegistry()
-	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, Images: reg})
-	h.putSpec("web", func(c *spec.ContainerSpec) {
-		c.Image = updRef
-		c.AutoUpdate = &spec.AutoUpdate{Interval: spec.Duration{Duration: time.Minute}, RollbackAfter: spec.Duration{Duration: 30 * time.Second}}
+	h, reg := updateHarness(t, func(c *spec.ContainerSpec) {
 		c.UpdateStrategy = &spec.UpdateStrategy{Type: spec.StartFirst, MinReady: spec.Duration{Duration: 5 * time.Second}}
 	})
 	h.runsImage("web", reg, "sha256:1111")
@@ -336,5 +341,57 @@ func TestAutoUpdateReplacesByTheSpecsStrategy(t *testing.T) {
 	h.reconcile("web")
 	if ct := h.rt.byName(ContainerName("web")); ct == nil || ct.ID != next.ID || h.rt.byID(old.ID) != nil {
 		t.Fatalf("after minReady: %+v, calls %v; want the new image's container under the name", ct, h.rt.ops())
+	}
+}
+
+// An image the daemon refuses to make a container from (pushed with no
+// command, say) never runs, so there is no exit to judge it by: the
+// refused create itself rolls it back, with no registry access, and the
+// old image runs again. By either strategy.
+func TestAutoUpdateImageThatCannotBeCreatedRollsBack(t *testing.T) {
+	for _, strategy := range []spec.UpdateStrategyType{spec.StopFirst, spec.StartFirst} {
+		t.Run(string(strategy), func(t *testing.T) {
+			h, reg := updateHarness(t, func(c *spec.ContainerSpec) {
+				c.UpdateStrategy = &spec.UpdateStrategy{Type: strategy, MinReady: spec.Duration{Duration: 5 * time.Second}}
+			})
+			h.runsImage("web", reg, "sha256:1111")
+			h.rt.CreateFunc = func(req docker.CreateRequest) error {
+				if req.Image == "sha256:2222" {
+					return errors.New("Error response from daemon: no command specified")
+				}
+				return nil
+			}
+			reg.mu.Lock()
+			reg.remote = dig2
+			reg.mu.Unlock()
+			h.check("web")
+			reg.mu.Lock()
+			reg.down = true
+			reg.mu.Unlock()
+			h.runsImage("web", reg, "sha256:1111")
+			h.reconcile("web")
+
+			// The daemon's refusal, which only the new image gets, is in
+			// the event: the new image was tried.
+			rb := h.events("web", "RolledBack")
+			if len(rb) != 1 || !strings.Contains(rb[0].Message, "could not be created") ||
+				!strings.Contains(rb[0].Message, "no command specified") || updateCount(h.c.m, metrics.UpdateRolledBack) != 1 {
+				t.Fatalf("RolledBack events %+v", rb)
+			}
+			hist, _ := h.st.GetHistory("web")
+			if hist.Image.BadDigest != dig2 || hist.Image.ImageID != "sha256:1111" || hist.Image.OnTrial() {
+				t.Fatalf("after rollback: %+v", hist.Image)
+			}
+			st, _ := h.st.GetStatus("web")
+			if st.Phase != model.PhaseRunning {
+				t.Fatalf("phase %s (%s), want Running on the old image", st.Phase, st.Message)
+			}
+			if ct := h.rt.byName(ContainerName("web")); ct == nil || ct.ImageID != "sha256:1111" || !ct.Running() {
+				t.Fatalf("container %+v", ct)
+			}
+			if reg.count("pull") != 1 {
+				t.Fatalf("pulls %d: the rollback went to the registry", reg.count("pull"))
+			}
+		})
 	}
 }

@@ -97,6 +97,11 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 		if err != nil {
 			return Result{}, err
 		}
+		if rolled, err := c.rollBackFailedCreate(ctx, s); err != nil {
+			return Result{}, err
+		} else if rolled {
+			done = false // create again, from the image rolled back to
+		}
 		if done {
 			c.adm.settled(name, s.d, s.a, s.o)
 			return Result{RequeueAfter: earliest(s.a.RequeueAfter, trialLeft)}, nil

@@ -228,10 +228,16 @@ func (ri *registryImages) cleanup(ctx context.Context) {
 }
 
 // buildVariant builds a small image FROM the box image with a label that
-// makes it differ, and cmd as its command; it returns the image ID.
+// makes it differ, and cmd as its command; it returns the image ID. With
+// no cmd the image has no command at all (no entrypoint either), so the
+// daemon refuses to create a container of it that names none.
 func (ri *registryImages) buildVariant(ctx context.Context, variant string, cmd []string) string {
-	cmdJSON, _ := json.Marshal(cmd)
-	dockerfile := fmt.Sprintf("FROM %s\nLABEL %s=%s e2e.variant=%s\nCMD %s\n", images.BoxImage, testLabel, runID, variant, cmdJSON)
+	run := "ENTRYPOINT []\nCMD []"
+	if len(cmd) > 0 {
+		cmdJSON, _ := json.Marshal(cmd)
+		run = "CMD " + string(cmdJSON)
+	}
+	dockerfile := fmt.Sprintf("FROM %s\nLABEL %s=%s e2e.variant=%s\n%s\n", images.BoxImage, testLabel, runID, variant, run)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	Expect(tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))})).To(Succeed())
@@ -425,5 +431,17 @@ var _ = Describe("registry", func() {
 		c2, err := runningContainer(ctx, n)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(c2.ID).To(Equal(c.ID), "the container was not replaced")
+
+		By("an image the daemon cannot make a container of (no command): its refused create rolls it back")
+		v4 := ri.buildVariant(ctx, "nocommand", nil)
+		reg.push(ctx, v4, ref)
+		Eventually(func() int { return len(a.eventsOf(ctx, n, "Updated")) }).WithTimeout(interval + converge).
+			WithPolling(100 * time.Millisecond).Should(Equal(3))
+		Eventually(func() []model.Event { return a.eventsOf(ctx, n, "RolledBack") }).
+			WithTimeout(converge).WithPolling(200 * time.Millisecond).Should(HaveLen(2))
+		Expect(a.eventsOf(ctx, n, "RolledBack")[1].Message).To(ContainSubstring("could not be created"))
+		Eventually(runningImage(ctx, n)).WithTimeout(converge).WithPolling(200 * time.Millisecond).Should(Equal(v1))
+		Eventually(a.phase(ctx, n)).WithTimeout(converge).Should(Equal(model.PhaseRunning))
+		Expect(a.Metrics()[`reconciler_image_updates_total{result="rolled_back"}`]).To(Equal(2.0))
 	})
 })

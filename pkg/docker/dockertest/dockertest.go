@@ -51,6 +51,11 @@ type Runtime struct {
 	// NewID names the n-th container created (n from 1). Default: n in 64
 	// hex digits, the length of the daemon's ids.
 	NewID func(n int) string
+	// CreateFunc, when set, is asked before each create: an error from it
+	// refuses the create, as the daemon refuses a container it cannot make
+	// (an image with no command, say). It is called with the fake's lock
+	// held, so it must not call the Runtime.
+	CreateFunc func(req docker.CreateRequest) error
 	// StartFunc, when set, is asked before each start: an error from it
 	// refuses the start and leaves the container as it was, as the daemon
 	// refuses a command it cannot run.
@@ -351,6 +356,11 @@ func (f *Runtime) Create(_ context.Context, req docker.CreateRequest) (string, e
 	}
 	if f.find(req.Name) != nil {
 		return "", fmt.Errorf("create container %s: name in use: %w", req.Name, docker.ErrConflict)
+	}
+	if f.CreateFunc != nil {
+		if err := f.CreateFunc(req); err != nil {
+			return "", err
+		}
 	}
 	f.seq++
 	id := fmt.Sprintf("%064x", f.seq)
