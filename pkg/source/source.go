@@ -35,10 +35,19 @@ type Store interface {
 
 // Options configure a Source.
 type Options struct {
-	Dir      string
-	Rescan   time.Duration // default 10s
-	Debounce time.Duration // default 100ms
-	Log      *slog.Logger
+	Dir    string
+	Rescan time.Duration // default 10s
+	// Debounce is how long the directory must be quiet after a write,
+	// remove or rename of a spec file before it is read (default 100ms),
+	// so a file written in several writes is read once, whole.
+	Debounce time.Duration
+	// CreateDebounce is the wait after a spec file appears under its name
+	// with no write following (default 10ms): an atomic save (write a
+	// temporary file, rename it over the spec file) is complete when it
+	// appears, so it need not wait for Debounce. A write that follows
+	// (a file created in place and written) extends the wait to Debounce.
+	CreateDebounce time.Duration
+	Log            *slog.Logger
 	// Changed is called with each spec name added, changed or deleted.
 	Changed func(name string)
 	// Warn reports a new file error as a Warning event.
@@ -82,6 +91,10 @@ func New(st Store, opts Options) *Source {
 	if opts.Debounce <= 0 {
 		opts.Debounce = 100 * time.Millisecond
 	}
+	if opts.CreateDebounce <= 0 {
+		opts.CreateDebounce = 10 * time.Millisecond
+	}
+	opts.CreateDebounce = min(opts.CreateDebounce, opts.Debounce)
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -128,6 +141,16 @@ func (s *Source) Run(ctx context.Context) error {
 	defer rescan.Stop()
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
+	// due is when the pending read is set for (zero: none): an event
+	// only ever puts it later, so a write after a create still waits the
+	// full Debounce.
+	var due time.Time
+	wait := func(d time.Duration) {
+		if at := time.Now().Add(d); at.After(due) {
+			due = at
+			debounce.Reset(d)
+		}
+	}
 	for {
 		s.lastProgress.Store(time.Now().UnixNano())
 		select {
@@ -138,20 +161,31 @@ func (s *Source) Run(ctx context.Context) error {
 				return errors.New("fsnotify closed its event channel")
 			}
 			if relevant(filepath.Base(ev.Name)) {
-				debounce.Reset(s.opts.Debounce)
+				wait(s.eventDebounce(ev))
 			}
 		case err, ok := <-w.Errors:
 			if ok {
 				// An overflow loses events; the rescan covers it, so do one now.
 				s.log.Warn("file watch error; rescanning", "err", err)
-				debounce.Reset(s.opts.Debounce)
+				wait(s.opts.Debounce)
 			}
 		case <-debounce.C:
+			due = time.Time{}
 			s.syncLogged()
 		case <-rescan.C:
 			s.syncLogged()
 		}
 	}
+}
+
+// eventDebounce is how long to wait after ev before reading the
+// directory: CreateDebounce when a spec file appeared under its name (an
+// atomic save), Debounce for anything else.
+func (s *Source) eventDebounce(ev fsnotify.Event) time.Duration {
+	if ev.Op == fsnotify.Create {
+		return s.opts.CreateDebounce
+	}
+	return s.opts.Debounce
 }
 
 func (s *Source) syncLogged() {

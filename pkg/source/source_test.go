@@ -308,6 +308,64 @@ func TestRunPicksUpChangesWithoutRescan(t *testing.T) {
 	}
 }
 
+// An atomic save (a temporary file renamed over the spec file) is whole
+// when it appears, so it is read after CreateDebounce, not Debounce; a
+// file created in place and then written waits for the full Debounce
+// after its last write, so it is not read half-written.
+func TestAtomicSaveIsReadWithoutTheWriteDebounce(t *testing.T) {
+	f := newFixture(t)
+	f.src.opts.Rescan = time.Hour
+	f.src.opts.Debounce = time.Hour // only the create path can read anything
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	started := f.src.LastProgress()
+	go func() { done <- f.src.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	// The loop's first turn comes after its first read of the directory
+	// and after the watch is set: what follows is seen by the watch alone.
+	for wait := time.Now().Add(5 * time.Second); f.src.LastProgress().Equal(started); time.Sleep(time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatal("the source's loop did not start within 5s")
+		}
+	}
+
+	tmp := filepath.Join(f.dir, ".web.yaml.tmp")
+	if err := os.WriteFile(tmp, []byte(doc("web", "tick")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(f.dir, "web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for f.specs()["web"] != "tick" {
+		if time.Now().After(deadline) {
+			t.Fatalf("an atomic save was not read within 5s, with Debounce 1h and CreateDebounce %s", f.src.opts.CreateDebounce)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// Created in place, then written in two parts: the first part is not
+	// a valid spec, and it is never read, because the write put the read
+	// off by Debounce.
+	full := doc("job", "tick")
+	w, err := os.Create(filepath.Join(f.dir, "job.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteString(full[:len(full)/2]); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(50 * f.src.opts.CreateDebounce); time.Now().Before(end); time.Sleep(f.src.opts.CreateDebounce) {
+		if errs := f.src.Errors(); len(errs) > 0 {
+			t.Fatalf("a half-written file was read: %+v", errs)
+		}
+		if _, ok := f.specs()["job"]; ok {
+			t.Fatal("a half-written file was read")
+		}
+	}
+}
+
 // TestFIFOSwappedInDoesNotBlock swaps a spec file for a FIFO and back, by
 // rename, while the source syncs: whenever the FIFO is what it opens, the
 // file is refused at once (a plain open of a FIFO with no writer blocks
