@@ -186,6 +186,10 @@ func (e *Env) coldAgent(ctx context.Context, n, rep int) (float64, error) {
 		return math.NaN(), err
 	}
 	defer e.clean(ctx, a)
+	m0, err := a.Scrape(ctx)
+	if err != nil {
+		return math.NaN(), err
+	}
 	t0 := time.Now()
 	w := e.H.Watch(ctx, t0)
 	defer w.Close()
@@ -198,6 +202,9 @@ func (e *Env) coldAgent(ctx context.Context, n, rep int) (float64, error) {
 	last, err := w.Starts(ctx, n, startTimeout(n), nil)
 	if err != nil {
 		return math.NaN(), fmt.Errorf("agent: %w", err)
+	}
+	if m1, err := a.Scrape(ctx); err == nil && rep == 0 {
+		e.Res.Notef("cold N=%d: the agent's Docker calls per spec, to the last start: %s", n, callsNote(m0, m1, n))
 	}
 	return seconds(last.Sub(t0)), nil
 }
