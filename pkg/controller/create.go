@@ -16,6 +16,10 @@ import (
 	"github.com/reconciler/reconciler/pkg/spec"
 )
 
+// reasonCreateFailed is the reason of a create the daemon refused, as
+// opposed to one the agent could not prepare (a secret, a workspace...).
+const reasonCreateFailed = "CreateFailed"
+
 // create makes the spec's container; on success s.o shows it, created.
 func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 	name, d := s.name, s.d
@@ -91,7 +95,7 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		if errors.Is(err, docker.ErrUnavailable) {
 			return true, err
 		}
-		s.o.CreateFailed = &Failure{Reason: "CreateFailed", Message: err.Error()}
+		s.o.CreateFailed = &Failure{Reason: reasonCreateFailed, Message: err.Error()}
 		return false, nil
 	}
 	c.m.ContainerOperations.WithLabelValues("create").Inc()

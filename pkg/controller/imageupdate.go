@@ -376,7 +376,7 @@ func (c *Controller) rollBack(name, ref string, next *model.ImageUpdate, why str
 // failure is moot.
 func (c *Controller) rollBackFailedCreate(ctx context.Context, s *step) (bool, error) {
 	f, h := s.o.CreateFailed, s.a.History
-	if f == nil || f.Reason != "CreateFailed" || s.d.Spec == nil || s.d.Spec.Spec.AutoUpdate == nil ||
+	if f == nil || f.Reason != reasonCreateFailed || s.d.Spec == nil || s.d.Spec.Spec.AutoUpdate == nil ||
 		!h.Image.OnTrial() || s.d.ImageID != h.Image.ImageID {
 		return false, nil
 	}
