@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -61,9 +62,11 @@ type jsonParser struct {
 }
 
 // next is the offset of the next token.
-func (p *jsonParser) next() int {
-	off := int(p.dec.InputOffset())
-	for off < len(p.data) && bytes.IndexByte([]byte(" \t\r\n,:"), p.data[off]) >= 0 {
+func (p *jsonParser) next() int { return p.skip(int(p.dec.InputOffset()), " \t\r\n,:") }
+
+// skip is the offset of the first byte from off on that is not in set.
+func (p *jsonParser) skip(off int, set string) int {
+	for off < len(p.data) && strings.IndexByte(set, p.data[off]) >= 0 {
 		off++
 	}
 	return off
@@ -89,11 +92,7 @@ func (p *jsonParser) fail(err error) *FieldError {
 		// Token's SyntaxError.Offset is where the token that failed began:
 		// the bad byte is the first one after it that is not white space
 		// (a newline before it must not count).
-		off := int(se.Offset)
-		for off < len(p.data) && bytes.IndexByte([]byte(" \t\r\n"), p.data[off]) >= 0 {
-			off++
-		}
-		line = p.lineAt(off)
+		line = p.lineAt(p.skip(int(se.Offset), " \t\r\n"))
 	} else {
 		line = p.line()
 	}
