@@ -31,7 +31,13 @@ func main() {
 	// the unmutated tests took (3 by default): on a shared, loaded machine
 	// hundreds of mutants then time out and drop out of the figures.
 	coefficient := flag.Int("timeout-coefficient", 10, "gremlins --timeout-coefficient")
+	// A mutant that turns a loop's step around can make a test allocate
+	// without bound: one in pkg/controller grew to 24 GiB and swapped the
+	// machine for minutes before its timeout. Under the cap it dies of
+	// "out of memory" at once, and counts as killed, as it should.
+	memGiB := flag.Int("mem-limit-gib", 8, "address-space limit (ulimit -v) of gremlins and every build and test it runs, per process")
 	flag.Parse()
+	memLimitKiB = *memGiB << 20
 	if err := run(flag.Args(), *workers, *coefficient, *accepted, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "mutate: %v\n", err)
 		os.Exit(1)
@@ -80,13 +86,17 @@ func run(pkgs []string, workers, coefficient int, acceptedFile string, out io.Wr
 	return nil
 }
 
+// memLimitKiB is the ulimit -v that unleash runs gremlins under.
+var memLimitKiB = 8 << 20
+
 func unleash(pkg string, workers, coefficient int, file, log string) error {
 	f, err := os.Create(log)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	cmd := exec.Command("go", "run", gremlins, "unleash", "--workers", fmt.Sprint(workers),
+	cmd := exec.Command("sh", "-c", `ulimit -v "$1" && shift && exec "$@"`, "sh", fmt.Sprint(memLimitKiB),
+		"go", "run", gremlins, "unleash", "--workers", fmt.Sprint(workers),
 		"--timeout-coefficient", fmt.Sprint(coefficient), "-o", file, pkg)
 	// gremlins times its coverage run and gives each mutant's tests
 	// coefficient times that. A cached coverage run takes half a second,
