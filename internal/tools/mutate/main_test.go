@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,43 @@ func TestAcceptedListErrorsNameTheLine(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.in, err, tc.want)
 		}
+	}
+}
+
+func TestNotCoveredOnCaseConditionsAndConstantsIsCounted(t *testing.T) {
+	dir := t.TempDir()
+	src := `package p
+
+const limit = 1 << 10
+
+func f(n int) string {
+	switch {
+	case n > limit:
+		return "big"
+	}
+	if n < 0 {
+		return "negative"
+	}
+	return ""
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "p.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nc := func(line, col int) mutation {
+		return mutation{Type: "CONDITIONALS_NEGATION", Status: "NOT COVERED", Line: line, Column: col}
+	}
+	r := result{Pkg: dir, NotCovered: 3, Files: []file{{Name: "p.go", Mutations: []mutation{
+		nc(3, 17), // the constant's <<
+		nc(7, 9),  // the case's >
+		nc(10, 7), // the if's <: coverage maps it; it is simply not run
+		{Type: "CONDITIONALS_BOUNDARY", Status: "LIVED", Line: 7, Column: 9},
+	}}}}
+	if got := r.unmappable(); got != 2 {
+		t.Errorf("unmappable = %d, want 2 (the case condition and the constant, not the if)", got)
+	}
+	want := "(3 not covered, 2 of them on a case condition or a constant, which gremlins cannot map to coverage (go-gremlins/gremlins#298))"
+	if got := r.summary(nil); !strings.Contains(got, want) {
+		t.Errorf("summary lacks %q:\n%s", want, got)
 	}
 }
