@@ -34,11 +34,14 @@ func (c *Controller) watchExit(name, id string) {
 			}
 			c.notes.record(docker.Event{Action: "die", ContainerID: id, Time: died})
 		}
+		// Read before cancel, which would make it always true: only a Wait
+		// cut short (cancelWait, or the agent stopping) queues nothing.
+		cut := ctx.Err() != nil
 		c.mu.Lock()
 		delete(c.waiters, id)
 		c.mu.Unlock()
 		cancel()
-		if ctx.Err() != nil {
+		if cut {
 			return
 		}
 		if err != nil && !errors.Is(err, docker.ErrNotFound) {
