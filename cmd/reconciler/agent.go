@@ -69,7 +69,7 @@ func agentCmd() *cobra.Command {
 	f.StringVar(&cfg.PprofAddr, "pprof-addr", cfg.PprofAddr, "address for Go's profiles at /debug/pprof/ (net/http/pprof), on a listener of their own; empty serves none")
 	f.DurationVar(&cfg.Resync, "resync", cfg.Resync, "period of the full resync")
 	f.DurationVar(&cfg.Rescan, "rescan", cfg.Rescan, "period of the spec directory rescan")
-	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent reconciles (the daemon starts about 2 containers a second; 2-4 is best)")
+	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent reconciles, and so the most container starts in flight")
 	f.BoolVar(&cfg.StopOnExit, "stop-on-exit", cfg.StopOnExit, "stop managed containers (with their grace period) when the agent stops")
 	f.StringVar(&cfg.PolicyFile, "policy", cfg.PolicyFile, "policy file allowing what the baseline denies (privileged, host namespaces, bind paths...)")
 	f.StringVar(&cfg.RegistryConfig, "registry-config", cfg.RegistryConfig, "Docker config.json (mode 0600) whose auths entries the agent's pulls and autoUpdate digest checks use; reloaded on change and SIGHUP")

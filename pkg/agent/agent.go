@@ -100,7 +100,7 @@ func Defaults() Config {
 		MetricsAddr:       "127.0.0.1:9477",
 		Resync:            30 * time.Second,
 		Rescan:            10 * time.Second,
-		Workers:           4,
+		Workers:           controller.DefaultWorkers,
 		ExitsPerSpec:      50,
 		LockTimeout:       2 * time.Second,
 		SocketRole:        "edit",

@@ -72,8 +72,8 @@ func (l *biteLogs) retries(msg string) []time.Duration {
 func TestNewGivesZeroOptionsTheirDefaults(t *testing.T) {
 	h := newHarness(t)
 	c := New(h.rt, h.st, nil, Options{})
-	if c.opts.Resync != 30*time.Second || c.opts.Workers != 4 || c.opts.Pulls != 2 || c.opts.PullBackoff != 10*time.Second {
-		t.Fatalf("defaults: resync %s, workers %d, pulls %d, pull backoff %s; want 30s, 4, 2, 10s",
+	if c.opts.Resync != 30*time.Second || c.opts.Workers != 8 || c.opts.Pulls != 2 || c.opts.PullBackoff != 10*time.Second {
+		t.Fatalf("defaults: resync %s, workers %d, pulls %d, pull backoff %s; want 30s, 8, 2, 10s",
 			c.opts.Resync, c.opts.Workers, c.opts.Pulls, c.opts.PullBackoff)
 	}
 	c = New(h.rt, h.st, nil, Options{Resync: time.Second})
