@@ -409,6 +409,29 @@ func TestAutoUpdateReleasesTheRollbackTag(t *testing.T) {
 	}
 }
 
+// A spec deleted while a new image is on trial: its container is stopped
+// and removed, and the tag that kept the old image goes with it, not
+// before (the container still runs while it stops) and not never.
+func TestAutoUpdateDeletedSpecReleasesTheRollbackTagWithItsContainer(t *testing.T) {
+	r := imgUpdateRig(t, nil)
+	r.onTrial()
+	keep := keepTag("web", "sha256:1111")
+	if err := r.st.DeleteSpec("web"); err != nil {
+		t.Fatal(err)
+	}
+	r.reconcile("web") // stop
+	if ct := r.rt.byName(ContainerName("web")); ct == nil || !r.reg.hasTag(keep) {
+		t.Fatalf("while the container is there: container %+v, tag %s kept %v", ct, keep, r.reg.hasTag(keep))
+	}
+	r.reconcile("web") // record, remove, forget
+	if ct := r.rt.byName(ContainerName("web")); ct != nil {
+		t.Fatalf("container left: %+v", ct)
+	}
+	if r.reg.hasTag(keep) || len(r.reg.untagged()) != 1 {
+		t.Fatalf("after the spec and its container are gone: tag %s kept %v, untags %v", keep, r.reg.hasTag(keep), r.reg.untagged())
+	}
+}
+
 // imgPendingExit writes web's history as an agent leaves it when it was
 // killed after restarting the crashed container in place and before it
 // completed the crash's record.

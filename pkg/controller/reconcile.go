@@ -210,6 +210,7 @@ func (c *Controller) apply(ctx context.Context, s *step) (bool, error) {
 		c.forgetSecretFiles(s.name)
 		c.forgetWorkspaces(s.name)
 		c.releaseEgress(ctx, s.name)
+		c.releaseImages(ctx, s.h.Image) // resolveImage left them to go with the container
 		return true, c.forget(s.name)
 
 	case ActExpire:
