@@ -93,6 +93,9 @@ type Observed struct {
 	// refused (bad command, missing mount source...), at StartRefusedAt.
 	StartRefused   string
 	StartRefusedAt time.Time
+	// NextStartRefused is the daemon's answer to a start of Next that it
+	// refused, in the pass that tried it.
+	NextStartRefused string
 	// NameHeld is the container name a create was refused for, held by a
 	// container that is not this agent's.
 	NameHeld string

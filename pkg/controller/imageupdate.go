@@ -368,21 +368,34 @@ func (c *Controller) rollBack(name, ref string, next *model.ImageUpdate, why str
 	return ev
 }
 
-// rollBackFailedCreate rolls an image on trial back when the daemon
-// refused to create a container from it (an image with no command, say):
-// no container ever runs it, so trialFailure has none to look at. It
-// reports whether it rolled back; s.d.ImageID is then the image that
+// rollBackRefused rolls an image on trial back when the daemon refused
+// to create a container from it (an image with no command, say) or to
+// start the one it created (a command the image lacks), a start-first
+// replacement included. trialFailure
+// cannot see either: no container of the image ever runs, and a refused
+// start is recorded and its container removed before the next pass looks.
+// It reports whether it rolled back; s.d.ImageID is then the image that
 // passed its trial last, its image to be observed afresh, and the create
-// failure is moot.
-func (c *Controller) rollBackFailedCreate(ctx context.Context, s *step) (bool, error) {
-	f, h := s.o.CreateFailed, s.a.History
-	if f == nil || f.Reason != reasonCreateFailed || s.d.Spec == nil || s.d.Spec.Spec.AutoUpdate == nil ||
-		!h.Image.OnTrial() || s.d.ImageID != h.Image.ImageID {
+// failure is moot (a refused container is still recorded as a failed run).
+func (c *Controller) rollBackRefused(ctx context.Context, s *step) (bool, error) {
+	h := s.a.History
+	if s.d.Spec == nil || s.d.Spec.Spec.AutoUpdate == nil || !h.Image.OnTrial() || s.d.ImageID != h.Image.ImageID {
+		return false, nil
+	}
+	var why string
+	switch f := s.o.CreateFailed; {
+	case f != nil && f.Reason == reasonCreateFailed:
+		why = "could not be created (" + f.Message + ")"
+	case s.o.StartRefused != "" && s.o.Container != nil && s.o.Container.ImageID == h.Image.ImageID:
+		why = "could not start (" + s.o.StartRefused + ")"
+	case s.o.NextStartRefused != "" && s.o.Next != nil && s.o.Next.ImageID == h.Image.ImageID:
+		why = "could not start (" + s.o.NextStartRefused + ")" // a start-first replacement
+	default:
 		return false, nil
 	}
 	u, ref := s.d.Spec.Spec.AutoUpdate, s.d.Spec.Spec.Image
 	next := *h.Image
-	ev := c.rollBack(s.name, ref, &next, "could not be created ("+f.Message+")", u.RollbackWindow())
+	ev := c.rollBack(s.name, ref, &next, why, u.RollbackWindow())
 	h.Image = &next
 	if err := c.commit(s.name, nil, &h, nil, ev); err != nil {
 		return false, err

@@ -395,3 +395,71 @@ func TestAutoUpdateImageThatCannotBeCreatedRollsBack(t *testing.T) {
 		})
 	}
 }
+
+// An image whose container the daemon creates but refuses to start (its
+// command is missing, say) is rolled back too, and the spec runs the image
+// that passed its trial last. Under StopFirst the refused run is recorded;
+// a refused start-first replacement is dropped with the rollback, whose
+// event carries the daemon's refusal.
+func TestAutoUpdateImageThatCannotStartRollsBack(t *testing.T) {
+	for _, strategy := range []spec.UpdateStrategyType{spec.StopFirst, spec.StartFirst} {
+		t.Run(string(strategy), func(t *testing.T) {
+			h, reg := updateHarness(t, func(c *spec.ContainerSpec) {
+				c.UpdateStrategy = &spec.UpdateStrategy{Type: strategy, MinReady: spec.Duration{Duration: 5 * time.Second}}
+			})
+			h.runsImage("web", reg, "sha256:1111")
+			// The fake's StartFunc sees only the id: the container made
+			// last is the one started next (one worker, create then start).
+			refused, newest := 0, ""
+			h.rt.CreateFunc = func(req docker.CreateRequest) error {
+				newest = req.Image
+				return nil
+			}
+			h.rt.StartFunc = func(string) error {
+				if newest == "sha256:2222" {
+					refused++
+					return errors.New(`Error response from daemon: exec: "serve": executable file not found in $PATH`)
+				}
+				return nil
+			}
+			reg.mu.Lock()
+			reg.remote = dig2
+			reg.mu.Unlock()
+			h.check("web")
+			reg.mu.Lock()
+			reg.down = true
+			reg.mu.Unlock()
+			for range 3 {
+				h.reconcile("web")
+				h.now = h.now.Add(time.Minute)
+			}
+
+			if refused != 1 {
+				t.Fatalf("the new image's container was started %d times, want 1 (tried, refused, rolled back)", refused)
+			}
+			rb := h.events("web", "RolledBack")
+			if len(rb) != 1 || !strings.Contains(rb[0].Message, "could not start") ||
+				!strings.Contains(rb[0].Message, "executable file not found") || updateCount(h.c.m, metrics.UpdateRolledBack) != 1 {
+				t.Fatalf("RolledBack events %+v", rb)
+			}
+			hist, _ := h.st.GetHistory("web")
+			if hist.Image.BadDigest != dig2 || hist.Image.ImageID != "sha256:1111" || hist.Image.OnTrial() {
+				t.Fatalf("after rollback: %+v", hist.Image)
+			}
+			if ct := h.rt.byName(ContainerName("web")); ct == nil || ct.ImageID != "sha256:1111" || !ct.Running() {
+				t.Fatalf("container %+v, want the old image running", ct)
+			}
+			if strategy == spec.StartFirst {
+				return // the refused replacement is dropped at the rollback; the event holds the refusal
+			}
+			exits, _ := h.st.Exits("web", 0)
+			found := false
+			for _, e := range exits {
+				found = found || strings.Contains(e.Error, "executable file not found")
+			}
+			if !found {
+				t.Fatalf("the refused start is not in the exit records: %+v", exits)
+			}
+		})
+	}
+}

@@ -97,7 +97,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 		if err != nil {
 			return Result{}, err
 		}
-		if rolled, err := c.rollBackFailedCreate(ctx, s); err != nil {
+		if rolled, err := c.rollBackRefused(ctx, s); err != nil {
 			return Result{}, err
 		} else if rolled {
 			done = false // create again, from the image rolled back to

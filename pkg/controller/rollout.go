@@ -306,7 +306,7 @@ func (c *Controller) startNext(ctx context.Context, s *step) error {
 		if ct.State == "created" || ct.State == "" {
 			ct.State = "exited"
 		}
-		s.o.Next = &ct
+		s.o.Next, s.o.NextStartRefused = &ct, err.Error()
 		return nil
 	}
 	c.m.ContainerOperations.WithLabelValues("start").Inc()
