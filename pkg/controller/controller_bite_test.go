@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -440,5 +441,44 @@ func TestDockerEventsQueueTheirSpec(t *testing.T) {
 	}
 	if _, fresh := h.c.cache.get("web"); fresh {
 		t.Fatal("web's cached listing still taken as fresh after an event about its container")
+	}
+}
+
+// /readyz waits for the first full sync: every spec the first listing
+// found is reconciled once, and no later resync takes readiness back. An
+// agent with nothing to sync is ready at its first listing.
+func TestReadyOnlyOnceEverySpecOfTheFirstSyncIsReconciled(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.put("a", spec.RestartAlways, "sleep")
+	h.put("b", spec.RestartAlways, "sleep")
+	if err := h.c.resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.Ready(); err == nil || !strings.Contains(err.Error(), "first full sync not finished") {
+		t.Fatalf("ready before any spec was reconciled: %v", err)
+	}
+	h.c.processNext(ctx)
+	if err := h.c.Ready(); err == nil {
+		t.Fatal("ready with one of the two specs not yet reconciled")
+	}
+	h.c.processNext(ctx)
+	if err := h.c.Ready(); err != nil {
+		t.Fatalf("both specs reconciled: %v", err)
+	}
+	h.put("c", spec.RestartAlways, "sleep")
+	if err := h.c.resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.Ready(); err != nil {
+		t.Fatalf("a later resync took readiness back: %v", err)
+	}
+
+	empty := newHarness(t)
+	if err := empty.c.resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := empty.c.Ready(); err != nil {
+		t.Fatalf("nothing to sync, yet not ready: %v", err)
 	}
 }
