@@ -52,7 +52,7 @@ func BenchmarkReconcileNoop(b *testing.B) {
 // benchController returns a controller whose n specs are stored and whose
 // containers all run as desired, after one pass that recorded their
 // statuses, so that every later pass has nothing to do.
-func benchController(b *testing.B, ctx context.Context, n int) (*Controller, *benchStore, *fakeRuntime) {
+func benchController(b *testing.B, ctx context.Context, n int) (*Controller, *countingStore, *fakeRuntime) {
 	b.Helper()
 	s, err := store.Open(filepath.Join(b.TempDir(), "state.db"), store.Options{})
 	if err != nil {
@@ -77,7 +77,7 @@ func benchController(b *testing.B, ctx context.Context, n int) (*Controller, *be
 				docker.LabelInstance: "bench", labelGrace: "10s", labelStopSignal: "SIGTERM"},
 		})
 	}
-	st := &benchStore{Store: s}
+	st := &countingStore{Store: s}
 	c := New(rt, st, nil, Options{Instance: "bench"})
 	// As in Run: the reconciles open a Wait per running container.
 	c.runCtx = ctx
@@ -114,13 +114,14 @@ func benchPass(b *testing.B, ctx context.Context, c *Controller, n int, lat []ti
 	return append(lat, took...)
 }
 
-// benchStore counts commits: a no-op pass must make none.
-type benchStore struct {
+// countingStore is the state file with its commits counted (each one
+// bbolt write transaction): a no-op pass must make none.
+type countingStore struct {
 	*store.Store
 	commits atomic.Int64
 }
 
-func (s *benchStore) Commit(c store.Change) ([]model.Event, bool, error) {
+func (s *countingStore) Commit(c store.Change) ([]model.Event, bool, error) {
 	s.commits.Add(1)
 	return s.Store.Commit(c)
 }

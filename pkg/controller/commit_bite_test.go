@@ -18,22 +18,10 @@ import (
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
-// commitCountingStore is the state file with its write transactions
-// counted: every Commit is one bbolt transaction (and one fsync).
-type commitCountingStore struct {
-	*store.Store
-	commits int
-}
-
-func (s *commitCountingStore) Commit(c store.Change) ([]model.Event, bool, error) {
-	s.commits++
-	return s.Store.Commit(c)
-}
-
 // commitCountWrites gives h a controller over a store that counts its
 // commits, as an agent (re)started on h's state file would be.
-func commitCountWrites(h *harness) *commitCountingStore {
-	cs := &commitCountingStore{Store: h.st}
+func commitCountWrites(h *harness) *countingStore {
+	cs := &countingStore{Store: h.st}
 	h.c = New(h.rt, cs, nil, Options{Instance: "test", Now: func() time.Time { return h.now }})
 	return cs
 }
@@ -49,22 +37,22 @@ func TestASettledSpecIsNotWrittenAgain(t *testing.T) {
 
 	// Positive control: bringing the spec up is written.
 	h.reconcile("web")
-	if cs.commits == 0 || h.status("web").Phase != model.PhaseRunning {
-		t.Fatalf("first pass: %d commits, status %+v; want it written and Running", cs.commits, h.status("web"))
+	if cs.commits.Load() == 0 || h.status("web").Phase != model.PhaseRunning {
+		t.Fatalf("first pass: %d commits, status %+v; want it written and Running", cs.commits.Load(), h.status("web"))
 	}
 
 	h.now = h.now.Add(time.Minute)
-	before := cs.commits
+	before := cs.commits.Load()
 	h.reconcile("web")
-	if n := cs.commits - before; n != 0 {
+	if n := cs.commits.Load() - before; n != 0 {
 		t.Fatalf("a pass over a settled spec made %d commits, want none", n)
 	}
 
 	// A restarted agent: nothing cached, the status is read from the file.
 	cs = commitCountWrites(h)
 	h.reconcile("web")
-	if cs.commits != 0 || h.rt.count("create") != 1 || h.rt.count("start") != 1 {
-		t.Fatalf("restarted agent: %d commits, calls %v; want none and the container kept", cs.commits, h.rt.calls())
+	if cs.commits.Load() != 0 || h.rt.count("create") != 1 || h.rt.count("start") != 1 {
+		t.Fatalf("restarted agent: %d commits, calls %v; want none and the container kept", cs.commits.Load(), h.rt.calls())
 	}
 	if st := h.status("web"); st.Phase != model.PhaseRunning {
 		t.Fatalf("status after the restarted agent's pass = %+v", st)
@@ -100,17 +88,17 @@ func TestHistoryIsWrittenBeforeADockerCallOnlyWhenItChanged(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			cs := commitCountWrites(h)
-			if err := h.c.commitHistory("web", base()); err != nil || cs.commits != 1 {
-				t.Fatalf("first history: err %v, %d commits; want it written", err, cs.commits)
+			if err := h.c.commitHistory("web", base()); err != nil || cs.commits.Load() != 1 {
+				t.Fatalf("first history: err %v, %d commits; want it written", err, cs.commits.Load())
 			}
 			// The same history, in fresh values: the file holds it already.
-			if err := h.c.commitHistory("web", base()); err != nil || cs.commits != 1 {
-				t.Fatalf("same history again: err %v, %d commits; want no write", err, cs.commits)
+			if err := h.c.commitHistory("web", base()); err != nil || cs.commits.Load() != 1 {
+				t.Fatalf("same history again: err %v, %d commits; want no write", err, cs.commits.Load())
 			}
 			changed := base()
 			tc.change(&changed)
-			if err := h.c.commitHistory("web", changed); err != nil || cs.commits != 2 {
-				t.Fatalf("changed history: err %v, %d commits; want one more write", err, cs.commits)
+			if err := h.c.commitHistory("web", changed); err != nil || cs.commits.Load() != 2 {
+				t.Fatalf("changed history: err %v, %d commits; want one more write", err, cs.commits.Load())
 			}
 			stored, err := h.st.GetHistory("web")
 			if err != nil {

@@ -21,32 +21,12 @@ import (
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
-// biteLogs is a slog handler that keeps what the controller logs, so that
-// tests read the log as an operator does.
-type biteLogs struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (l *biteLogs) Enabled(context.Context, slog.Level) bool { return true }
-func (l *biteLogs) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *biteLogs) WithGroup(string) slog.Handler            { return l }
-
-func (l *biteLogs) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.recs) < 1000 { // a loop that logs without pause must not eat the machine
-		l.recs = append(l.recs, r.Clone())
-	}
-	return nil
-}
-
 // count is how many records say msg.
-func (l *biteLogs) count(msg string) int { return len(l.retries(msg)) }
+func (l *logRecords) count(msg string) int { return len(l.retries(msg)) }
 
 // retries is the retry_in of every record that says msg, in turn (zero
 // where a record has none).
-func (l *biteLogs) retries(msg string) []time.Duration {
+func (l *logRecords) retries(msg string) []time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []time.Duration
@@ -284,14 +264,14 @@ func TestFailedRelistsAreLoggedAndHealthyOnesAreNot(t *testing.T) {
 	const tick, subscribe = "resync failed", "re-list after subscribe failed"
 	t.Run("failing", func(t *testing.T) {
 		h := newHarness(t)
-		logs := &biteLogs{}
+		logs := &logRecords{}
 		rt := biteListings(h, true)
 		runController(t, New(rt, h.st, nil, Options{Instance: "test", Log: slog.New(logs), Resync: 5 * time.Millisecond}))
 		waitFor(t, "both warnings", func() bool { return logs.count(tick) > 0 && logs.count(subscribe) > 0 })
 	})
 	t.Run("healthy", func(t *testing.T) {
 		h := newHarness(t)
-		logs := &biteLogs{}
+		logs := &logRecords{}
 		rt := biteListings(h, false)
 		stop := runController(t, New(rt, h.st, nil, Options{Instance: "test", Log: slog.New(logs), Resync: 5 * time.Millisecond}))
 		// One listing follows the subscription, the others are ticks: the
@@ -357,7 +337,7 @@ func TestWorkersBoundConcurrentReconciles(t *testing.T) {
 func TestDockerUnreachableRetriesAfterADoublingDelay(t *testing.T) {
 	h := newHarness(t)
 	h.rt.SetDown(true)
-	logs := &biteLogs{}
+	logs := &logRecords{}
 	c := New(h.rt, h.st, nil, Options{Instance: "test", Log: slog.New(logs), Resync: time.Hour})
 	runController(t, c)
 	const msg = "docker unreachable"
@@ -402,7 +382,7 @@ func (r *biteCutStreams) Events(ctx context.Context, _ time.Time, _ map[string]s
 // delay over.
 func TestEventStreamResubscribeDelayDoublesAndEventsResetIt(t *testing.T) {
 	h := newHarness(t)
-	logs := &biteLogs{}
+	logs := &logRecords{}
 	rt := &biteCutStreams{fakeRuntime: h.rt}
 	runController(t, New(rt, h.st, nil, Options{Instance: "test", Log: slog.New(logs), Resync: time.Hour}))
 	const msg = "docker event stream ended; resubscribing"

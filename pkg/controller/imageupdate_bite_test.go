@@ -1,14 +1,12 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,40 +101,11 @@ func (r *imgRegistry) untagged() []string {
 	return append([]string(nil), r.untags...)
 }
 
-// imgCountingStore counts the commits the controller makes.
-type imgCountingStore struct {
-	*store.Store
-	commits atomic.Int64
-}
-
-func (s *imgCountingStore) Commit(c store.Change) ([]model.Event, bool, error) {
-	s.commits.Add(1)
-	return s.Store.Commit(c)
-}
-
-// imgLog is the agent's log as an operator reads it.
-type imgLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *imgLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *imgLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 type imgRig struct {
 	*harness
 	reg   *imgRegistry
-	store *imgCountingStore
-	log   *imgLog
+	store *countingStore
+	log   *logBuffer
 }
 
 // imgUpdateRig is updateHarness with the registry, state file and log
@@ -144,7 +113,7 @@ type imgRig struct {
 func imgUpdateRig(t *testing.T, edit func(c *spec.ContainerSpec)) *imgRig {
 	h, reg := updateHarness(t, edit)
 	r := &imgRig{harness: h, reg: &imgRegistry{fakeRegistry: reg, asked: make(chan string, 100)},
-		store: &imgCountingStore{Store: h.st}, log: &imgLog{}}
+		store: &countingStore{Store: h.st}, log: &logBuffer{}}
 	r.restartAgent()
 	return r
 }

@@ -1,12 +1,10 @@
 package controller
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,29 +14,10 @@ import (
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
-// miscLog is what the controller logged, safe to write from the stop
-// goroutines.
-type miscLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *miscLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *miscLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // miscCaptureLog sends h's controller log, every level, to the returned
 // buffer.
-func miscCaptureLog(h *harness) *miscLog {
-	l := &miscLog{}
+func miscCaptureLog(h *harness) *logBuffer {
+	l := &logBuffer{}
 	h.c.log = slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return l
 }

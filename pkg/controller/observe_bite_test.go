@@ -109,7 +109,7 @@ func TestAListingOlderThanADieIsCheckedByInspect(t *testing.T) {
 func TestOutputSavesAndPrunesAreLoggedAsTheyWent(t *testing.T) {
 	h := newHarness(t)
 	out := withOutput(h)
-	book := &pullsLogBook{}
+	book := &logRecords{}
 	h.c = New(h.rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now }, Output: out, Log: slog.New(book)})
 	logs := h.rt.LogsFunc
 	for _, name := range []string{"job", "bad"} {

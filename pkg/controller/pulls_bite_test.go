@@ -17,27 +17,9 @@ import (
 	"github.com/reconciler/reconciler/pkg/store"
 )
 
-// pullsLogBook is a slog handler that keeps every record, for tests of
-// what an operator reads in the agent's log.
-type pullsLogBook struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (b *pullsLogBook) Enabled(context.Context, slog.Level) bool { return true }
-func (b *pullsLogBook) WithAttrs([]slog.Attr) slog.Handler       { return b }
-func (b *pullsLogBook) WithGroup(string) slog.Handler            { return b }
-
-func (b *pullsLogBook) Handle(_ context.Context, r slog.Record) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.recs = append(b.recs, r.Clone())
-	return nil
-}
-
 // levels are the levels of the records with message msg whose attribute
 // key (when key is not "") has value val.
-func (b *pullsLogBook) levels(msg, key, val string) []slog.Level {
+func (b *logRecords) levels(msg, key, val string) []slog.Level {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []slog.Level
@@ -85,7 +67,7 @@ func TestPullOutcomesAreCountedAndLoggedByResult(t *testing.T) {
 		answers[r.ref] = r.err
 	}
 	m := metrics.New("", "")
-	book := &pullsLogBook{}
+	book := &logRecords{}
 	var wg sync.WaitGroup
 	p := newPulls(answers, 1, m, slog.New(book), &wg, func(string) {})
 	for _, r := range refs {

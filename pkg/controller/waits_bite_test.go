@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,30 +75,12 @@ func (r *waitsRuntime) recorded() ([]waitsStop, []time.Duration) {
 	return append([]waitsStop(nil), r.stops...), append([]time.Duration(nil), r.listLeft...)
 }
 
-// waitsLog holds what the controller logged, for the operator's view.
-type waitsLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *waitsLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *waitsLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // waitsHarness is a harness whose controller talks to a waitsRuntime and
-// logs into a waitsLog.
-func waitsHarness(t *testing.T) (*harness, *waitsRuntime, *waitsLog) {
+// logs into a logBuffer.
+func waitsHarness(t *testing.T) (*harness, *waitsRuntime, *logBuffer) {
 	h := newHarness(t)
 	rt := &waitsRuntime{fakeRuntime: h.rt}
-	lg := &waitsLog{}
+	lg := &logBuffer{}
 	h.c = New(rt, h.st, nil, Options{Instance: "test", Now: func() time.Time { return h.now },
 		Log: slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	return h, rt, lg

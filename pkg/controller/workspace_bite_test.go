@@ -65,7 +65,7 @@ func TestWorkspaceCopiesThatCannotBeRemovedAreLogged(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, src, root := workspaceHarness(t)
-			lg := &waitsLog{}
+			lg := &logBuffer{}
 			h.c.log = slog.New(slog.NewTextHandler(lg, nil))
 			h.putJob("job", store.SourceAPI, func(c *spec.ContainerSpec) {
 				c.Workspace = &spec.Workspace{Source: src, Target: "/workspace"}
