@@ -447,9 +447,10 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 }
 
 // oomNoticeWindow is how long after a SIGKILL exit of a memory-limited
-// container the oom event may still arrive (the daemon sends the exit
-// first at times).
-const oomNoticeWindow = time.Second
+// container the oom event may still arrive: the daemon sends the exit
+// first at times, and on a loaded host (2 cores compiling) its oom event
+// came up to 1.2 s after the die event.
+const oomNoticeWindow = 2 * time.Second
 
 // oomGrace is how long to wait before recording a 137 exit that may still
 // turn out to be an OOM kill.

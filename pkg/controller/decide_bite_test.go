@@ -199,8 +199,8 @@ func TestAgentKillAfterGraceNeedsNoOOMNotice(t *testing.T) {
 			if a.Kind != tc.kind {
 				t.Fatalf("decide = %v (%s) after %s, want %v", a.Kind, a.Message, a.RequeueAfter, tc.kind)
 			}
-			if a.Kind == ActNone && a.RequeueAfter != 800*time.Millisecond {
-				t.Fatalf("waits %s for the OOM notice, want 800ms", a.RequeueAfter)
+			if want := oomNoticeWindow - 200*time.Millisecond; a.Kind == ActNone && a.RequeueAfter != want {
+				t.Fatalf("waits %s for the OOM notice, want %s", a.RequeueAfter, want)
 			}
 		})
 	}
@@ -232,11 +232,11 @@ func TestPendingRecordOfASIGKILLUnderAMemoryLimit(t *testing.T) {
 		kind   ActionKind
 		want   model.ExitReason
 	}{
-		{"signaled, notice during a short run", model.ReasonSignaled, finish, finish.Add(2 * time.Second), ActRecordExit, model.ReasonOOMKilled},
-		{"external kill, notice", model.ReasonExternal, finish, finish.Add(2 * time.Second), ActRecordExit, model.ReasonOOMKilled},
+		{"signaled, notice during a short run", model.ReasonSignaled, finish, finish.Add(oomNoticeWindow + time.Second), ActRecordExit, model.ReasonOOMKilled},
+		{"external kill, notice", model.ReasonExternal, finish, finish.Add(oomNoticeWindow + time.Second), ActRecordExit, model.ReasonOOMKilled},
 		{"external kill, no notice yet", model.ReasonExternal, time.Time{}, finish.Add(200 * time.Millisecond), ActNone, ""},
-		{"external kill, no notice in the window", model.ReasonExternal, time.Time{}, finish.Add(2 * time.Second), ActRecordExit, model.ReasonExternal},
-		{"grace expired, notice", model.ReasonGraceExpired, finish, finish.Add(2 * time.Second), ActRecordExit, model.ReasonGraceExpired},
+		{"external kill, no notice in the window", model.ReasonExternal, time.Time{}, finish.Add(oomNoticeWindow + time.Second), ActRecordExit, model.ReasonExternal},
+		{"grace expired, notice", model.ReasonGraceExpired, finish, finish.Add(oomNoticeWindow + time.Second), ActRecordExit, model.ReasonGraceExpired},
 		{"grace expired, no notice yet", model.ReasonGraceExpired, time.Time{}, finish.Add(200 * time.Millisecond), ActRecordExit, model.ReasonGraceExpired},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -246,9 +246,9 @@ func TestPendingRecordOfASIGKILLUnderAMemoryLimit(t *testing.T) {
 				t.Fatalf("decide = %v/%s (%s), want %v", a.Kind, a.Phase, a.Message, tc.kind)
 			}
 			if a.Kind == ActNone {
-				if a.History.PendingExit == nil || a.RequeueAfter != 800*time.Millisecond || a.Phase != model.PhaseRunning {
-					t.Fatalf("waiting: pending %v, requeue %s, phase %s; want the record kept, 800ms, Running",
-						a.History.PendingExit, a.RequeueAfter, a.Phase)
+				if want := oomNoticeWindow - 200*time.Millisecond; a.History.PendingExit == nil || a.RequeueAfter != want || a.Phase != model.PhaseRunning {
+					t.Fatalf("waiting: pending %v, requeue %s, phase %s; want the record kept, %s, Running",
+						a.History.PendingExit, a.RequeueAfter, a.Phase, want)
 				}
 				return
 			}
@@ -271,8 +271,8 @@ func TestPendingRecordWaitComesBeforeTheDeadline(t *testing.T) {
 	again := ctr(d, "running", func(c *docker.Container) { c.StartedAt = finish.Add(10 * time.Millisecond) })
 	h := dec1Pending(d, finish.Add(-time.Second), time.Second, 137, model.ReasonSignaled)
 	a := decide(d, Observed{Container: again}, h, t0)
-	if a.Kind != ActNone || a.History.PendingExit == nil || a.RequeueAfter != 800*time.Millisecond {
-		t.Fatalf("decide = %v after %s, pending %v; want None after 800ms with the record pending", a.Kind, a.RequeueAfter, a.History.PendingExit)
+	if want := oomNoticeWindow - 200*time.Millisecond; a.Kind != ActNone || a.History.PendingExit == nil || a.RequeueAfter != want {
+		t.Fatalf("decide = %v after %s, pending %v; want None after %s with the record pending", a.Kind, a.RequeueAfter, a.History.PendingExit, want)
 	}
 	// Without a record pending, the deadline sets when it comes back.
 	if a := decide(d, Observed{Container: again}, model.History{SpecHash: d.generation()}, t0); a.RequeueAfter <= time.Minute-time.Second {

@@ -390,14 +390,14 @@ func TestFailedStartIsRecordedAndBacksOff(t *testing.T) {
 func TestOOMNoticeAfterExit(t *testing.T) {
 	d := testSpec(spec.RestartNever, func(c *spec.ContainerSpec) { c.Resources.Memory = "16Mi" })
 	killed := ctr(d, "exited", exited(137, time.Second))
-	if a := decide(d, Observed{Container: killed}, model.History{SpecHash: d.Hash}, t0.Add(200*time.Millisecond)); a.Kind != ActNone || a.RequeueAfter != 800*time.Millisecond {
-		t.Fatalf("137 without an oom notice yet: %v after %s, want to wait 800ms for it", a.Kind, a.RequeueAfter)
+	if a := decide(d, Observed{Container: killed}, model.History{SpecHash: d.Hash}, t0.Add(200*time.Millisecond)); a.Kind != ActNone || a.RequeueAfter != oomNoticeWindow-200*time.Millisecond {
+		t.Fatalf("137 without an oom notice yet: %v after %s, want to wait the rest of %s for it", a.Kind, a.RequeueAfter, oomNoticeWindow)
 	}
 	a := decide(d, Observed{Container: killed, OOMSeen: true}, model.History{SpecHash: d.Hash}, t0.Add(300*time.Millisecond))
 	if a.Kind != ActRecordExit || a.Exit.Reason != model.ReasonOOMKilled || !a.Exit.OOMKilled {
 		t.Fatalf("oom event seen: %v %+v", a.Kind, a.Exit)
 	}
-	if a := decide(d, Observed{Container: killed}, model.History{SpecHash: d.Hash}, t0.Add(2*time.Second)); a.Kind != ActRecordExit || a.Exit.Reason != model.ReasonSignaled {
+	if a := decide(d, Observed{Container: killed}, model.History{SpecHash: d.Hash}, t0.Add(oomNoticeWindow)); a.Kind != ActRecordExit || a.Exit.Reason != model.ReasonSignaled {
 		t.Fatalf("no notice within the window: %v", a.Kind)
 	}
 }

@@ -100,42 +100,77 @@ func TestRestartFirstSurvivesAnAgentKilledBeforeTheRecord(t *testing.T) {
 	}
 }
 
+// sigkilledUnderAMemoryLimit is a harness whose Always spec "web", limited
+// to 16Mi, ran and was SIGKILLed (137) at finished, seen 100 ms later.
+func sigkilledUnderAMemoryLimit(t *testing.T) (h *harness, id string, finished time.Time) {
+	h = newHarness(t)
+	h.putSpec("web", func(c *spec.ContainerSpec) {
+		c.RestartPolicy = spec.RestartAlways
+		c.Resources.Memory = "16Mi"
+	})
+	h.reconcile("web")
+	id = h.rt.byName("reconciler-web").ID
+	h.now = h.now.Add(time.Minute)
+	h.rt.exit("reconciler-web", 137)
+	finished = h.now
+	h.now = h.now.Add(100 * time.Millisecond)
+	return h, id, finished
+}
+
+// oneRecordOf checks web's ledger holds one record, OOMKilled when the oom
+// notice came, Signaled when it did not.
+func oneRecordOf(t *testing.T, h *harness, notice bool) {
+	t.Helper()
+	exits, _ := h.st.Exits("web", 0)
+	want := model.ReasonSignaled
+	if notice {
+		want = model.ReasonOOMKilled
+	}
+	if len(exits) != 1 || exits[0].Reason != want || exits[0].OOMKilled != notice {
+		t.Fatalf("notice %v: exits = %+v; want one record, reason %s", notice, exits, want)
+	}
+}
+
 // TestRestartFirstWaitsForALateOOMNotice: a SIGKILL of a memory-limited
 // container restarts at once; its record waits for the oom notice window,
 // and an oom event that arrives after the restart makes it OOMKilled.
 func TestRestartFirstWaitsForALateOOMNotice(t *testing.T) {
 	for _, notice := range []bool{true, false} {
-		h := newHarness(t)
-		h.putSpec("web", func(c *spec.ContainerSpec) {
-			c.RestartPolicy = spec.RestartAlways
-			c.Resources.Memory = "16Mi"
-		})
-		h.reconcile("web")
-		id := h.rt.byName("reconciler-web").ID
-		h.now = h.now.Add(time.Minute)
-		h.rt.exit("reconciler-web", 137)
-		finished := h.now
-		h.now = h.now.Add(100 * time.Millisecond)
+		h, id, finished := sigkilledUnderAMemoryLimit(t)
 		res := h.reconcile("web")
 		if h.rt.count("start") != 2 {
 			t.Fatalf("calls %v; want the restart at once", h.rt.calls())
 		}
-		if exits, _ := h.st.Exits("web", 0); len(exits) != 0 || res.RequeueAfter != 900*time.Millisecond {
-			t.Fatalf("exits %+v, requeue %s; want the record to wait 900ms for an oom notice", exits, res.RequeueAfter)
+		if exits, _ := h.st.Exits("web", 0); len(exits) != 0 || res.RequeueAfter != oomNoticeWindow-100*time.Millisecond {
+			t.Fatalf("exits %+v, requeue %s; want the record to wait the rest of %s for an oom notice", exits, res.RequeueAfter, oomNoticeWindow)
 		}
 		if notice {
 			h.c.notes.record(dockerEvent("oom", id, finished.Add(200*time.Millisecond)))
 		}
 		h.now = finished.Add(oomNoticeWindow)
 		h.reconcile("web")
-		exits, _ := h.st.Exits("web", 0)
-		want := model.ReasonSignaled
-		if notice {
-			want = model.ReasonOOMKilled
+		oneRecordOf(t, h, notice)
+	}
+}
+
+// TestRestartFirstSeesTheOOMNoticeThatCameDuringTheStart: a start takes
+// seconds on a loaded daemon; the oom notice of the run before, arriving
+// meanwhile, makes its record OOMKilled even when the start returns after
+// the notice window, in the same reconcile pass.
+func TestRestartFirstSeesTheOOMNoticeThatCameDuringTheStart(t *testing.T) {
+	for _, notice := range []bool{true, false} {
+		h, id, finished := sigkilledUnderAMemoryLimit(t)
+		h.rt.OnStart = func(docker.Container) {
+			if notice {
+				h.c.notes.record(dockerEvent("oom", id, finished.Add(200*time.Millisecond)))
+			}
+			h.now = finished.Add(oomNoticeWindow + time.Second)
 		}
-		if len(exits) != 1 || exits[0].Reason != want || exits[0].OOMKilled != notice {
-			t.Fatalf("notice %v: exits = %+v; want one record, reason %s", notice, exits, want)
+		h.reconcile("web")
+		if h.rt.count("start") != 2 {
+			t.Fatalf("calls %v; want the restart", h.rt.calls())
 		}
+		oneRecordOf(t, h, notice)
 	}
 }
 

@@ -102,13 +102,24 @@ func (c *Controller) inspectIfNeeded(ctx context.Context, d Desired, o *Observed
 	return nil
 }
 
-// annotate adds what the agent itself knows about the observed container.
-func (c *Controller) annotate(o *Observed) {
+// renote brings what the event stream said about the observed container
+// up to date: a step decided after a slow Docker call (a start takes
+// seconds on a loaded daemon) must see the events that arrived during it,
+// the oom notice of the run just restarted above all.
+func (c *Controller) renote(o *Observed) {
 	if o.Container == nil {
 		return
 	}
 	o.DieSeen, o.KillSeen, o.OOMSeen = c.notes.about(o.Container.ID, o.Container.StartedAt)
 	o.OOMAt = c.notes.oomAt(o.Container.ID)
+}
+
+// annotate adds what the agent itself knows about the observed container.
+func (c *Controller) annotate(o *Observed) {
+	if o.Container == nil {
+		return
+	}
+	c.renote(o)
 	c.mu.Lock()
 	o.Stopping = c.stopping[o.Container.ID]
 	c.mu.Unlock()

@@ -83,6 +83,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 	}
 	for range maxSteps {
 		now := c.opts.Now()
+		c.renote(&s.o)
 		s.a = decide(s.d, s.o, s.h, now)
 		if creates(s.a.Kind) && s.o.Image == nil {
 			if err := c.observeImage(ctx, s); err != nil {
