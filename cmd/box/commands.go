@@ -88,11 +88,18 @@ func (c *exitCmd) run(stdout, stderr io.Writer) int {
 	return c.code
 }
 
-type oomCmd struct{ step int }
+type oomCmd struct {
+	step  int
+	after time.Duration
+}
 
 func (c *oomCmd) longRunning() bool { return true }
 
 func (c *oomCmd) run(stdout, _ io.Writer) int {
+	// A container killed in its first milliseconds may die before the
+	// runtime watches its cgroup for OOM kills: the daemon then never
+	// reports the kill. --after gives the runtime that moment.
+	time.Sleep(c.after)
 	fmt.Fprintf(stdout, "allocating %d bytes per step until killed\n", c.step)
 	var held [][]byte
 	for total := c.step; ; total += c.step {

@@ -7,7 +7,7 @@
 //	box tick [--interval 1s] [--count N] [--exit-code C]
 //	box countdown --from N [--interval 1s]
 //	box exit [--code C] [--after D] [--stderr MSG]
-//	box oom [--step 8Mi]
+//	box oom [--step 8Mi] [--after D]
 //	box env [--stay]
 //	box serve [--addr :8080]
 //	box signal --sig HUP|INT|KILL|TERM
@@ -97,7 +97,7 @@ commands:
   tick [--interval 1s] [--count N] [--exit-code C]  print a tick every interval
   countdown --from N [--interval 1s]                print N..1, then liftoff
   exit [--code C] [--after D] [--stderr MSG]        wait D, exit with C
-  oom [--step 8Mi]                                  allocate memory until killed
+  oom [--step 8Mi] [--after D]                      allocate memory until killed
   env [--stay]                                      print the environment
   serve [--addr :8080]                              answer HTTP with 200 "ok"
   signal --sig HUP|INT|KILL|TERM                    die by a signal

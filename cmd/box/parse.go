@@ -103,7 +103,8 @@ func declare(name string, fs *flag.FlagSet) (command, func(set map[string]bool) 
 			c.step = n
 			return err
 		})
-		return c, func(map[string]bool) error { return nil }
+		fs.DurationVar(&c.after, "after", 0, "wait this long first")
+		return c, func(map[string]bool) error { return nonNegative("--after", c.after) }
 	case "env":
 		c := &envCmd{}
 		fs.BoolVar(&c.stay, "stay", false, "sleep after printing")
