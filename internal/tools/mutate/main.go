@@ -39,6 +39,7 @@ func main() {
 	// machine for minutes before its timeout. Under the cap it dies of
 	// "out of memory" at once, and counts as killed, as it should.
 	memGiB := flag.Int("mem-limit-gib", 8, "address-space limit (ulimit -v) of gremlins and every build and test it runs, per process")
+	flag.BoolVar(&runCaseAndConst, "case-and-const", true, "run the NOT COVERED mutants on case conditions and constants, which gremlins never runs (go-gremlins/gremlins#298)")
 	flag.Parse()
 	memLimitKiB = *memGiB << 20
 	if err := run(flag.Args(), *workers, *coefficient, *accepted, os.Stdout); err != nil {
@@ -72,6 +73,12 @@ func run(pkgs []string, workers, coefficient int, acceptedFile string, out io.Wr
 		if err != nil {
 			return err
 		}
+		if runCaseAndConst {
+			fmt.Fprintf(out, "mutate: %s: running the %d NOT COVERED mutants on case conditions and constants gremlins cannot run (go-gremlins/gremlins#298)...\n", pkg, r.unmappable())
+			if err := runUnmapped(&r, workers, coefficient, tmp); err != nil {
+				return err
+			}
+		}
 		results = append(results, r)
 		report(out, r, acc)
 	}
@@ -91,6 +98,10 @@ func run(pkgs []string, workers, coefficient int, acceptedFile string, out io.Wr
 
 // memLimitKiB is the ulimit -v that unleash runs gremlins under.
 var memLimitKiB = 8 << 20
+
+// runCaseAndConst says whether run runs the mutants gremlins leaves NOT
+// COVERED on case conditions and constants (runUnmapped).
+var runCaseAndConst = true
 
 func unleash(pkg string, workers, coefficient int, file, log string) error {
 	f, err := os.Create(log)
@@ -127,6 +138,8 @@ type result struct {
 	NotCovered  int     `json:"mutants_not_covered"`
 	ElapsedTime float64 `json:"elapsed_time"`
 	Files       []file  `json:"files"`
+	// Ran counts the mutants this tool ran itself (runUnmapped).
+	Ran int `json:"-"`
 }
 
 type file struct {
@@ -223,6 +236,9 @@ func (r result) summary(acc map[string]*acceptance) string {
 	unmapped := ""
 	if n := r.unmappable(); n > 0 {
 		unmapped = fmt.Sprintf(", %d of them on a case condition or a constant, which gremlins cannot map to coverage (go-gremlins/gremlins#298)", n)
+	}
+	if r.Ran > 0 {
+		unmapped += fmt.Sprintf("; %d mutants on case conditions and constants run by this tool, counted in these figures", r.Ran)
 	}
 	return fmt.Sprintf("%-16s test efficacy %5.1f%% (%d killed, %d lived, %d of them accepted as equivalent: %.1f%% counting those), mutant coverage %5.1f%% (%d not covered%s), %d timed out, %d not viable, %.0fs",
 		r.Pkg, r.Efficacy, r.Killed, r.Lived, accepted, eff, r.Coverage, r.NotCovered, unmapped, timedOut, r.NotViable, r.ElapsedTime)

@@ -94,3 +94,75 @@ func f(n int) string {
 		t.Errorf("summary lacks %q:\n%s", want, got)
 	}
 }
+
+func TestMutateTurnsTheTokenAtThePositionAsGremlinsDoes(t *testing.T) {
+	src := []byte("package p\n\nconst d = 2 * second\n\nfunc f(x int) int {\n\tswitch {\n\tcase x >= -3 && x != 9:\n\t\treturn 1\n\t}\n\treturn 0\n}\n")
+	for _, tc := range []struct {
+		line, col int
+		kind      string
+		want      string
+	}{
+		{3, 13, "ARITHMETIC_BASE", "const d = 2 / second"},
+		{7, 9, "CONDITIONALS_BOUNDARY", "case x > -3 && x != 9:"},
+		{7, 9, "CONDITIONALS_NEGATION", "case x < -3 && x != 9:"},
+		{7, 12, "INVERT_NEGATIVES", "case x >= +3 && x != 9:"},
+		{7, 15, "INVERT_LOGICAL", "case x >= -3 || x != 9:"},
+		{7, 20, "CONDITIONALS_NEGATION", "case x >= -3 && x == 9:"},
+	} {
+		got, err := mutate(src, tc.line, tc.col, tc.kind)
+		if err != nil {
+			t.Fatalf("%d:%d %s: %v", tc.line, tc.col, tc.kind, err)
+		}
+		if line := strings.Split(string(got), "\n")[tc.line-1]; strings.TrimSpace(line) != tc.want {
+			t.Errorf("%d:%d %s: line %q, want %q", tc.line, tc.col, tc.kind, line, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		line, col  int
+		kind, want string
+	}{
+		{3, 13, "CONDITIONALS_BOUNDARY", `CONDITIONALS_BOUNDARY does not apply to "*" at 3:13`},
+		{3, 14, "ARITHMETIC_BASE", "no token at 3:14"},
+		{3, 13, "INVERT_LOOPCTRL", "mutator INVERT_LOOPCTRL is not one this tool applies"},
+	} {
+		if _, err := mutate(src, tc.line, tc.col, tc.kind); err == nil || err.Error() != tc.want {
+			t.Errorf("%d:%d %s: %v, want %q", tc.line, tc.col, tc.kind, err, tc.want)
+		}
+	}
+}
+
+// TestCaseAndConstMutantsAreRunAndCounted runs two NOT COVERED mutants of
+// a small module's case condition: its test kills one and not the other,
+// and the figures count both, as gremlins would had it run them.
+func TestCaseAndConstMutantsAreRunAndCounted(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module example.com/m\n\ngo 1.26\n")
+	write("m.go", "package m\n\nfunc Sign(x int) int {\n\tswitch {\n\tcase x > 0:\n\t\treturn 1\n\t}\n\treturn 0\n}\n")
+	write("m_test.go", "package m\n\nimport \"testing\"\n\nfunc TestSign(t *testing.T) {\n\tif Sign(5) != 1 || Sign(-5) != 0 {\n\t\tt.Fatal(\"wrong sign\")\n\t}\n}\n")
+	t.Chdir(dir)
+	r := result{Pkg: ".", Killed: 1, Lived: 0, NotCovered: 2, Files: []file{{Name: "m.go", Mutations: []mutation{
+		{Type: "CONDITIONALS_NEGATION", Status: "NOT COVERED", Line: 5, Column: 9},
+		{Type: "CONDITIONALS_BOUNDARY", Status: "NOT COVERED", Line: 5, Column: 9},
+		{Type: "ARITHMETIC_BASE", Status: "KILLED", Line: 8, Column: 1},
+	}}}}
+	if got := r.unmappable(); got != 2 {
+		t.Fatalf("unmappable = %d, want 2", got)
+	}
+	if err := runUnmapped(&r, 2, 10, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	ms := r.Files[0].Mutations
+	if ms[0].Status != "KILLED" || ms[1].Status != "LIVED" {
+		t.Fatalf("statuses %s, %s; want KILLED (x <= 0 fails the test), LIVED (x >= 0 passes it)", ms[0].Status, ms[1].Status)
+	}
+	if r.Ran != 2 || r.Killed != 2 || r.Lived != 1 || r.NotCovered != 0 || r.Coverage != 100 || int(r.Efficacy) != 66 {
+		t.Fatalf("ran %d, killed %d, lived %d, not covered %d, coverage %.1f, efficacy %.1f; want 2, 2, 1, 0, 100, 66.7",
+			r.Ran, r.Killed, r.Lived, r.NotCovered, r.Coverage, r.Efficacy)
+	}
+}
