@@ -23,6 +23,7 @@ import (
 type waitsRuntime struct {
 	*fakeRuntime
 	stopErr error
+	waitErr error // when set, every Wait fails with it at once
 
 	mu       sync.Mutex
 	stops    []waitsStop
@@ -55,6 +56,16 @@ func (r *waitsRuntime) Stop(ctx context.Context, id string, grace time.Duration)
 		return err
 	}
 	return r.fakeRuntime.Stop(ctx, id, grace)
+}
+
+func (r *waitsRuntime) Wait(ctx context.Context, id string) (model.ContainerExit, error) {
+	r.mu.Lock()
+	err := r.waitErr
+	r.mu.Unlock()
+	if err != nil {
+		return model.ContainerExit{}, err
+	}
+	return r.fakeRuntime.Wait(ctx, id)
 }
 
 func (r *waitsRuntime) List(ctx context.Context, sel map[string]string) ([]docker.Container, error) {
@@ -138,6 +149,47 @@ func TestAnExitSeenByItsWaitIsQueuedAndNotReadAsLost(t *testing.T) {
 			exits, err := h.st.Exits("job", 0)
 			if err != nil || len(exits) != 1 || exits[0].Reason != tc.wantReason {
 				t.Fatalf("exits %+v (%v); want one exit read as %s", exits, err, tc.wantReason)
+			}
+		})
+	}
+}
+
+// A Wait that ends in an error other than the container being gone is
+// logged (at debug) and still queues the spec, so that a re-list finds
+// what happened; an exit, or a container already gone, logs nothing.
+func TestOnlyAWaitThatFailsIsLogged(t *testing.T) {
+	const msg = "wait ended with an error"
+	for _, tc := range []struct {
+		name    string
+		waitErr error
+		logged  bool
+	}{
+		{"the daemon fails the wait", errors.New("wait for container: connection reset"), true},
+		{"the container is gone", fmt.Errorf("wait for container: %w", docker.ErrNotFound), false},
+		{"the container exits", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, rt, lg := waitsHarness(t)
+			h.put("job", spec.RestartNever, "crash")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			h.c.runCtx = ctx
+			rt.mu.Lock()
+			rt.waitErr = tc.waitErr
+			rt.mu.Unlock()
+			h.c.cache.dirty("job")
+			if _, err := h.c.Reconcile(ctx, "job"); err != nil {
+				t.Fatal(err)
+			}
+			if tc.waitErr == nil {
+				h.rt.exit(ContainerName("job"), 1)
+			}
+			h.c.wg.Wait()
+			if got := h.c.queue.Len(); got != 1 {
+				t.Fatalf("%d names queued after the Wait ended, want 1", got)
+			}
+			if got := strings.Contains(lg.String(), msg); got != tc.logged {
+				t.Fatalf("log has %q: %v, want %v; log:\n%s", msg, got, tc.logged, lg.String())
 			}
 		})
 	}
