@@ -99,6 +99,10 @@ type Options struct {
 
 // Controller owns the reconcile loop.
 type Controller struct {
+	// startLag is how long the daemon took over the agent's last
+	// container start, in nanoseconds (see Observed.DaemonLag).
+	startLag atomic.Int64
+
 	rt      docker.Runtime
 	st      Store
 	pub     Publisher

@@ -173,6 +173,7 @@ func (c *Controller) start(ctx context.Context, s *step) (bool, error) {
 	if err := c.commitHistory(name, h); err != nil {
 		return true, err
 	}
+	began := c.opts.Now()
 	err := c.rt.Start(ctx, a.ContainerID)
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrNotFound) {
@@ -195,6 +196,7 @@ func (c *Controller) start(ctx context.Context, s *step) (bool, error) {
 		return false, nil
 	}
 	c.m.ContainerOperations.WithLabelValues("start").Inc()
+	c.startLag.Store(int64(c.opts.Now().Sub(began)))
 	if a.History.Restarts > s.h.Restarts {
 		c.m.Restarts.Inc() // restarted before its exit's record is complete
 	}

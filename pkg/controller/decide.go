@@ -89,6 +89,9 @@ type Observed struct {
 	// it was for: the run before a restart in place may still get its
 	// notice after the restart.
 	OOMAt time.Time
+	// DaemonLag is how long the daemon took over the agent's last start:
+	// a daemon that slow is as slow to send its oom notices.
+	DaemonLag time.Duration
 	// StartRefused is the daemon's answer to a start of Container that it
 	// refused (bad command, missing mount source...), at StartRefusedAt.
 	StartRefused   string
@@ -452,6 +455,11 @@ func decideRunning(d Desired, o Observed, h model.History, now time.Time) Action
 // came up to 1.2 s after the die event.
 const oomNoticeWindow = 2 * time.Second
 
+// noticeWindow is the oom notice window for what o shows: oomNoticeWindow,
+// or longer while the daemon takes longer than that over a start (a
+// start of 3.5 s on a loaded host came with a notice later than 2 s).
+func (o Observed) noticeWindow() time.Duration { return max(oomNoticeWindow, o.DaemonLag) }
+
 // oomGrace is how long to wait before recording a 137 exit that may still
 // turn out to be an OOM kill.
 func oomGrace(d Desired, o Observed, h model.History, now time.Time) time.Duration {
@@ -460,7 +468,7 @@ func oomGrace(d Desired, o Observed, h model.History, now time.Time) time.Durati
 		(h.Stop != nil && h.Stop.ContainerID == c.ID) || c.FinishedAt.IsZero() {
 		return 0
 	}
-	return c.FinishedAt.Add(oomNoticeWindow).Sub(now)
+	return c.FinishedAt.Add(o.noticeWindow()).Sub(now)
 }
 
 // refusedRun is the run a refused start makes of container c: a failed run
@@ -516,7 +524,7 @@ func decidePending(d Desired, o Observed, h model.History, now time.Time) (Actio
 	c := o.Container
 	same := c != nil && c.ID == p.ContainerID
 	seen := same && !o.OOMAt.IsZero() && o.OOMAt.After(p.StartedAt.Add(-time.Second)) &&
-		!o.OOMAt.After(p.FinishedAt.Add(oomNoticeWindow))
+		!o.OOMAt.After(p.FinishedAt.Add(o.noticeWindow()))
 	if !p.OOMKilled && oomKilled(false, p.ExitCode, seen) {
 		p.OOMKilled = true
 		if p.Reason == model.ReasonSignaled || p.Reason == model.ReasonExternal {
@@ -525,7 +533,7 @@ func decidePending(d Desired, o Observed, h model.History, now time.Time) (Actio
 	}
 	maybeOOM := !p.OOMKilled && p.ExitCode == 137 && d.Spec != nil && d.Spec.Spec.Resources.Memory != "" &&
 		(p.Reason == model.ReasonSignaled || p.Reason == model.ReasonExternal) && !p.FinishedAt.IsZero()
-	if wait := p.FinishedAt.Add(oomNoticeWindow).Sub(now); maybeOOM && wait > 0 && same && c.Running() {
+	if wait := p.FinishedAt.Add(o.noticeWindow()).Sub(now); maybeOOM && wait > 0 && same && c.Running() {
 		h.PendingExit = nil // decided on as recorded; the store keeps it until it is
 		a := decideRunning(d, o, h, now)
 		if a.Kind != ActNone {

@@ -449,3 +449,39 @@ func TestDecideReportsCreateFailures(t *testing.T) {
 		t.Fatalf("nothing in the way: %v", a.Kind)
 	}
 }
+
+// TestOOMNoticeWindowGrowsWithTheDaemonsLag: while the daemon takes longer
+// over a start than oomNoticeWindow, a 137 exit waits that long for its
+// oom notice, and a notice that late still makes the record OOMKilled;
+// with a prompt daemon the same times close the window.
+func TestOOMNoticeWindowGrowsWithTheDaemonsLag(t *testing.T) {
+	const lag = 5 * time.Second
+	late := oomNoticeWindow + time.Second // after the plain window, inside the lag
+	d := testSpec(spec.RestartNever, func(c *spec.ContainerSpec) { c.Resources.Memory = "16Mi" })
+	killed := ctr(d, "exited", exited(137, time.Second))
+	for _, tc := range []struct {
+		lag  time.Duration
+		kind ActionKind
+	}{{lag, ActNone}, {0, ActRecordExit}} {
+		a := decide(d, Observed{Container: killed, DaemonLag: tc.lag}, model.History{SpecHash: d.Hash}, t0.Add(late))
+		if a.Kind != tc.kind || (a.Kind == ActNone && a.RequeueAfter != lag-late) {
+			t.Fatalf("lag %s: %v after %s, want %v (after %s when waiting)", tc.lag, a.Kind, a.RequeueAfter, tc.kind, lag-late)
+		}
+	}
+
+	da := testSpec(spec.RestartAlways, func(c *spec.ContainerSpec) { c.Resources.Memory = "16Mi" })
+	start := t0.Add(-time.Minute)
+	finish := start.Add(500 * time.Millisecond)
+	again := ctr(da, "running", func(c *docker.Container) { c.StartedAt = finish.Add(10 * time.Millisecond) })
+	for _, tc := range []struct {
+		lag  time.Duration
+		want model.ExitReason
+	}{{lag, model.ReasonOOMKilled}, {0, model.ReasonSignaled}} {
+		h := dec1Pending(da, start, 500*time.Millisecond, 137, model.ReasonSignaled)
+		o := Observed{Container: again, OOMAt: finish.Add(late), DaemonLag: tc.lag}
+		a := decide(da, o, h, finish.Add(lag+time.Second))
+		if a.Kind != ActRecordExit || a.Exit.Reason != tc.want {
+			t.Fatalf("pending, lag %s, notice %s after the exit: %v %+v, want the record as %s", tc.lag, late, a.Kind, a.Exit, tc.want)
+		}
+	}
+}

@@ -207,3 +207,19 @@ func TestRefusedStartIsAFailedRun(t *testing.T) {
 		t.Fatalf("exits = %+v; the refusal is recorded once", exits)
 	}
 }
+
+// TestDaemonLagIsTheLastStartsDuration: each step sees how long the
+// daemon took over the agent's last start.
+func TestDaemonLagIsTheLastStartsDuration(t *testing.T) {
+	h, _, _ := sigkilledUnderAMemoryLimit(t)
+	h.rt.OnStart = func(docker.Container) { h.now = h.now.Add(4 * time.Second) }
+	h.reconcile("web")
+	if h.rt.count("start") != 2 {
+		t.Fatalf("calls %v; want the restart", h.rt.calls())
+	}
+	o := Observed{Container: h.rt.byName("reconciler-web")}
+	h.c.renote(&o)
+	if o.DaemonLag != 4*time.Second || o.noticeWindow() != 4*time.Second {
+		t.Fatalf("lag %s, window %s after a 4s start; want both 4s", o.DaemonLag, o.noticeWindow())
+	}
+}

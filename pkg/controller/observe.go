@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/reconciler/reconciler/pkg/docker"
 	"github.com/reconciler/reconciler/pkg/store"
@@ -112,6 +113,7 @@ func (c *Controller) renote(o *Observed) {
 	}
 	o.DieSeen, o.KillSeen, o.OOMSeen = c.notes.about(o.Container.ID, o.Container.StartedAt)
 	o.OOMAt = c.notes.oomAt(o.Container.ID)
+	o.DaemonLag = time.Duration(c.startLag.Load())
 }
 
 // annotate adds what the agent itself knows about the observed container.
