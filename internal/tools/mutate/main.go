@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -99,6 +100,11 @@ func run(pkgs []string, workers, coefficient int, acceptedFile string, out io.Wr
 // memLimitKiB is the ulimit -v that unleash runs gremlins under.
 var memLimitKiB = 8 << 20
 
+// capped is the command name args run under the memory cap, memLimitKiB.
+func capped(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "sh", append([]string{"-c", `ulimit -v "$1" && shift && exec "$@"`, "sh", fmt.Sprint(memLimitKiB), name}, args...)...)
+}
+
 // runCaseAndConst says whether run runs the mutants gremlins leaves NOT
 // COVERED on case conditions and constants (runUnmapped).
 var runCaseAndConst = true
@@ -109,8 +115,7 @@ func unleash(pkg string, workers, coefficient int, file, log string) error {
 		return err
 	}
 	defer f.Close()
-	cmd := exec.Command("sh", "-c", `ulimit -v "$1" && shift && exec "$@"`, "sh", fmt.Sprint(memLimitKiB),
-		"go", "run", gremlins, "unleash", "--workers", fmt.Sprint(workers),
+	cmd := capped(context.Background(), "go", "run", gremlins, "unleash", "--workers", fmt.Sprint(workers),
 		"--timeout-coefficient", fmt.Sprint(coefficient), "-o", file, pkg)
 	// gremlins times its coverage run and gives each mutant's tests
 	// coefficient times that. A cached coverage run takes half a second,

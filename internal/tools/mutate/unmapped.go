@@ -179,7 +179,7 @@ func goTest(ctx context.Context, pkg, overlay string, args ...string) ([]byte, e
 		cmdArgs = append(cmdArgs, "-overlay", overlay)
 	}
 	cmdArgs = append(append(cmdArgs, args...), pkg)
-	cmd := exec.CommandContext(ctx, "sh", append([]string{"-c", `ulimit -v "$1" && shift && exec "$@"`, "sh", fmt.Sprint(memLimitKiB), "go"}, cmdArgs...)...)
+	cmd := capped(ctx, "go", cmdArgs...)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd.CombinedOutput()
 }
