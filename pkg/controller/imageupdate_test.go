@@ -344,6 +344,49 @@ func TestAutoUpdateReplacesByTheSpecsStrategy(t *testing.T) {
 	}
 }
 
+// refusalHarness is an autoUpdate spec "web" under strategy (minReady
+// 5s) running the image sha256:1111.
+func refusalHarness(t *testing.T, strategy spec.UpdateStrategyType) (*harness, *fakeRegistry) {
+	h, reg := updateHarness(t, func(c *spec.ContainerSpec) {
+		c.UpdateStrategy = &spec.UpdateStrategy{Type: strategy, MinReady: spec.Duration{Duration: 5 * time.Second}}
+	})
+	h.runsImage("web", reg, "sha256:1111")
+	return h, reg
+}
+
+// updateThenRegistryDown publishes dig2, lets web's check find it, and
+// takes the registry down: a rollback must do without it.
+func updateThenRegistryDown(h *harness, reg *fakeRegistry) {
+	reg.mu.Lock()
+	reg.remote = dig2
+	reg.mu.Unlock()
+	h.check("web")
+	reg.mu.Lock()
+	reg.down = true
+	reg.mu.Unlock()
+}
+
+// rolledBackTo1111 checks that web's update to dig2 was rolled back once,
+// with an event that says each of why, and that sha256:1111 runs again.
+func rolledBackTo1111(t *testing.T, h *harness, why ...string) {
+	t.Helper()
+	rb := h.events("web", "RolledBack")
+	ok := len(rb) == 1 && updateCount(h.c.m, metrics.UpdateRolledBack) == 1
+	for _, w := range why {
+		ok = ok && strings.Contains(rb[0].Message, w)
+	}
+	if !ok {
+		t.Fatalf("RolledBack events %+v, want one saying %q", rb, why)
+	}
+	hist, _ := h.st.GetHistory("web")
+	if hist.Image.BadDigest != dig2 || hist.Image.ImageID != "sha256:1111" || hist.Image.OnTrial() {
+		t.Fatalf("after rollback: %+v", hist.Image)
+	}
+	if ct := h.rt.byName(ContainerName("web")); ct == nil || ct.ImageID != "sha256:1111" || !ct.Running() {
+		t.Fatalf("container %+v, want the old image running", ct)
+	}
+}
+
 // An image the daemon refuses to make a container from (pushed with no
 // command, say) never runs, so there is no exit to judge it by: the
 // refused create itself rolls it back, with no registry access, and the
@@ -351,43 +394,23 @@ func TestAutoUpdateReplacesByTheSpecsStrategy(t *testing.T) {
 func TestAutoUpdateImageThatCannotBeCreatedRollsBack(t *testing.T) {
 	for _, strategy := range []spec.UpdateStrategyType{spec.StopFirst, spec.StartFirst} {
 		t.Run(string(strategy), func(t *testing.T) {
-			h, reg := updateHarness(t, func(c *spec.ContainerSpec) {
-				c.UpdateStrategy = &spec.UpdateStrategy{Type: strategy, MinReady: spec.Duration{Duration: 5 * time.Second}}
-			})
-			h.runsImage("web", reg, "sha256:1111")
+			h, reg := refusalHarness(t, strategy)
 			h.rt.CreateFunc = func(req docker.CreateRequest) error {
 				if req.Image == "sha256:2222" {
 					return errors.New("Error response from daemon: no command specified")
 				}
 				return nil
 			}
-			reg.mu.Lock()
-			reg.remote = dig2
-			reg.mu.Unlock()
-			h.check("web")
-			reg.mu.Lock()
-			reg.down = true
-			reg.mu.Unlock()
+			updateThenRegistryDown(h, reg)
 			h.runsImage("web", reg, "sha256:1111")
 			h.reconcile("web")
 
 			// The daemon's refusal, which only the new image gets, is in
 			// the event: the new image was tried.
-			rb := h.events("web", "RolledBack")
-			if len(rb) != 1 || !strings.Contains(rb[0].Message, "could not be created") ||
-				!strings.Contains(rb[0].Message, "no command specified") || updateCount(h.c.m, metrics.UpdateRolledBack) != 1 {
-				t.Fatalf("RolledBack events %+v", rb)
-			}
-			hist, _ := h.st.GetHistory("web")
-			if hist.Image.BadDigest != dig2 || hist.Image.ImageID != "sha256:1111" || hist.Image.OnTrial() {
-				t.Fatalf("after rollback: %+v", hist.Image)
-			}
+			rolledBackTo1111(t, h, "could not be created", "no command specified")
 			st, _ := h.st.GetStatus("web")
 			if st.Phase != model.PhaseRunning {
 				t.Fatalf("phase %s (%s), want Running on the old image", st.Phase, st.Message)
-			}
-			if ct := h.rt.byName(ContainerName("web")); ct == nil || ct.ImageID != "sha256:1111" || !ct.Running() {
-				t.Fatalf("container %+v", ct)
 			}
 			if reg.count("pull") != 1 {
 				t.Fatalf("pulls %d: the rollback went to the registry", reg.count("pull"))
@@ -404,10 +427,7 @@ func TestAutoUpdateImageThatCannotBeCreatedRollsBack(t *testing.T) {
 func TestAutoUpdateImageThatCannotStartRollsBack(t *testing.T) {
 	for _, strategy := range []spec.UpdateStrategyType{spec.StopFirst, spec.StartFirst} {
 		t.Run(string(strategy), func(t *testing.T) {
-			h, reg := updateHarness(t, func(c *spec.ContainerSpec) {
-				c.UpdateStrategy = &spec.UpdateStrategy{Type: strategy, MinReady: spec.Duration{Duration: 5 * time.Second}}
-			})
-			h.runsImage("web", reg, "sha256:1111")
+			h, reg := refusalHarness(t, strategy)
 			// The fake's StartFunc sees only the id: the container made
 			// last is the one started next (one worker, create then start).
 			refused, newest := 0, ""
@@ -422,13 +442,7 @@ func TestAutoUpdateImageThatCannotStartRollsBack(t *testing.T) {
 				}
 				return nil
 			}
-			reg.mu.Lock()
-			reg.remote = dig2
-			reg.mu.Unlock()
-			h.check("web")
-			reg.mu.Lock()
-			reg.down = true
-			reg.mu.Unlock()
+			updateThenRegistryDown(h, reg)
 			for range 3 {
 				h.reconcile("web")
 				h.now = h.now.Add(time.Minute)
@@ -437,18 +451,7 @@ func TestAutoUpdateImageThatCannotStartRollsBack(t *testing.T) {
 			if refused != 1 {
 				t.Fatalf("the new image's container was started %d times, want 1 (tried, refused, rolled back)", refused)
 			}
-			rb := h.events("web", "RolledBack")
-			if len(rb) != 1 || !strings.Contains(rb[0].Message, "could not start") ||
-				!strings.Contains(rb[0].Message, "executable file not found") || updateCount(h.c.m, metrics.UpdateRolledBack) != 1 {
-				t.Fatalf("RolledBack events %+v", rb)
-			}
-			hist, _ := h.st.GetHistory("web")
-			if hist.Image.BadDigest != dig2 || hist.Image.ImageID != "sha256:1111" || hist.Image.OnTrial() {
-				t.Fatalf("after rollback: %+v", hist.Image)
-			}
-			if ct := h.rt.byName(ContainerName("web")); ct == nil || ct.ImageID != "sha256:1111" || !ct.Running() {
-				t.Fatalf("container %+v, want the old image running", ct)
-			}
+			rolledBackTo1111(t, h, "could not start", "executable file not found")
 			if strategy == spec.StartFirst {
 				return // the refused replacement is dropped at the rollback; the event holds the refusal
 			}
