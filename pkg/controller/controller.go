@@ -25,7 +25,9 @@ import (
 
 // Store is what the controller needs of the state file.
 type Store interface {
-	GetSpec(name string) (store.Record, error)
+	// ViewSpec's record may be shared with other readers: the controller
+	// reads the specs it is given and never changes them.
+	ViewSpec(name string) (store.Record, error)
 	ListSpecs() ([]store.Record, error)
 	GetStatus(name string) (model.Status, error)
 	GetHistory(name string) (model.History, error)

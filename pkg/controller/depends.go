@@ -98,7 +98,7 @@ func (c *Controller) dependencyFacts(name string, sp *spec.Spec) []DepFact {
 	facts := make([]DepFact, len(deps))
 	for i, dep := range deps {
 		f := DepFact{Name: dep.Name, Condition: dep.Cond()}
-		r, err := c.st.GetSpec(dep.Name)
+		r, err := c.st.ViewSpec(dep.Name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:

@@ -68,11 +68,11 @@ type dependsBrokenReads struct {
 
 var dependsEIO = fmt.Errorf("read state.db: %w", syscall.EIO)
 
-func (b *dependsBrokenReads) GetSpec(name string) (store.Record, error) {
+func (b *dependsBrokenReads) ViewSpec(name string) (store.Record, error) {
 	if name == b.spec {
 		return store.Record{}, dependsEIO
 	}
-	return b.Store.GetSpec(name)
+	return b.Store.ViewSpec(name)
 }
 
 func (b *dependsBrokenReads) GetStatus(name string) (model.Status, error) {

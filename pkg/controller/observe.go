@@ -11,7 +11,7 @@ import (
 )
 
 func (c *Controller) desired(name string) (Desired, error) {
-	r, err := c.st.GetSpec(name)
+	r, err := c.st.ViewSpec(name)
 	if errors.Is(err, store.ErrNotFound) {
 		return Desired{}, nil
 	}

@@ -119,7 +119,7 @@ func (c *Controller) stopAll() {
 			defer func() { done <- struct{}{} }()
 			name := ct.Labels[docker.LabelSpec]
 			g := grace(Desired{}, &ct)
-			if r, err := c.st.GetSpec(name); err == nil {
+			if r, err := c.st.ViewSpec(name); err == nil {
 				g = r.Spec.Spec.TerminationGracePeriod.Duration
 			}
 			h, err := c.ledger.history(name)

@@ -26,8 +26,10 @@ import (
 // PutSpec and DeleteSpec also drop the name's entry, so that a deleted
 // spec's entry does not linger.
 //
-// Callers get a copy of the cached spec, which they may change freely.
-// The zero value is ready to use.
+// The cache hands out its own records: GetSpec and ListSpecs copy them
+// for their callers, who may change the copy freely; ViewSpec shares them.
+// A cached record is never changed once stored (a write replaces it), so a
+// shared one stays as it was read. The zero value is ready to use.
 type specCache struct {
 	gen atomic.Uint64
 
@@ -54,7 +56,7 @@ func (c *specCache) written() { c.gen.Add(1) }
 // reading transaction.
 func (c *specCache) generation() uint64 { return c.gen.Load() }
 
-// fresh returns name's record when it was read at generation g.
+// fresh returns name's record, shared, when it was read at generation g.
 func (c *specCache) fresh(name string, g uint64) (Record, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[name]
@@ -62,7 +64,7 @@ func (c *specCache) fresh(name string, g uint64) (Record, bool) {
 	if !ok || e.gen != g {
 		return Record{}, false
 	}
-	return copyRecord(e.rec), true
+	return e.rec, true
 }
 
 // freshList returns every record, sorted by name, when the whole bucket
@@ -101,8 +103,8 @@ func (c *specCache) listedAll(names []string, g uint64) {
 }
 
 // decode returns the record stored as raw under name, read in a
-// transaction opened at generation g. raw is only valid in that
-// transaction; the cache keeps its own copy.
+// transaction opened at generation g, shared with the cache. raw is only
+// valid in that transaction; the cache keeps its own copy.
 func (c *specCache) decode(name, raw []byte, g uint64) (Record, error) {
 	c.mu.RLock()
 	e, ok := c.entries[string(name)]
@@ -111,13 +113,13 @@ func (c *specCache) decode(name, raw []byte, g uint64) (Record, error) {
 		if e.gen < g {
 			c.put(string(name), specEntry{raw: e.raw, rec: e.rec, gen: g})
 		}
-		return copyRecord(e.rec), nil
+		return e.rec, nil
 	}
 	var r Record
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return Record{}, fmt.Errorf("decode %q: %w", name, err)
 	}
-	c.put(string(name), specEntry{raw: bytes.Clone(raw), rec: copyRecord(r), gen: g})
+	c.put(string(name), specEntry{raw: bytes.Clone(raw), rec: r, gen: g})
 	return r, nil
 }
 

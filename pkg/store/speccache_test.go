@@ -163,6 +163,54 @@ func TestSpecCacheHandsOutCopies(t *testing.T) {
 	}
 }
 
+// ViewSpec shares the cached record instead of copying it, and a write
+// replaces the cached record rather than changing it: a record viewed
+// before a write still reads as it was, and the next view has the write.
+func TestViewSpecSharesTheRecordAWriteReplaces(t *testing.T) {
+	s, clk := openTest(t, Options{})
+	r := record("web", apiSource())
+	r.Spec.Spec.Image = "a:1"
+	if err := s.PutSpec(r); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.ViewSpec("web") // decodes and fills the cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.ViewSpec("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Spec != old.Spec {
+		t.Fatal("two views of a cached spec gave two copies: ViewSpec copies")
+	}
+	if got, _ := s.GetSpec("web"); got.Spec == old.Spec {
+		t.Fatal("GetSpec handed out the cached spec itself")
+	}
+	want := mustJSON(t, old)
+	r.Spec.Spec.Image = "a:2"
+	clk.Advance(time.Second)
+	if err := s.PutSpec(r); err != nil {
+		t.Fatal(err)
+	}
+	if j := mustJSON(t, old); j != want {
+		t.Fatalf("a viewed record changed under its reader after a write: %s, want %s", j, want)
+	}
+	now, err := s.ViewSpec("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now.Spec.Spec.Image != "a:2" {
+		t.Fatalf("view after the write = %q, want a:2", now.Spec.Spec.Image)
+	}
+	if err := s.DeleteSpec("web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ViewSpec("web"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ViewSpec after delete = %v, want ErrNotFound", err)
+	}
+}
+
 // Every write of a spec is seen by the next read, whichever way it went
 // in, and a deleted spec is gone, from the cache too.
 func TestSpecCacheFollowsWrites(t *testing.T) {
@@ -170,6 +218,10 @@ func TestSpecCacheFollowsWrites(t *testing.T) {
 	read := func(name string) (Record, error) {
 		t.Helper()
 		got, err := s.GetSpec(name)
+		viewed, verr := s.ViewSpec(name)
+		if (err == nil) != (verr == nil) || err == nil && mustJSON(t, viewed) != mustJSON(t, got) {
+			t.Fatalf("GetSpec(%q) = %v and ViewSpec = %v disagree:\n%s\n%s", name, err, verr, mustJSON(t, got), mustJSON(t, viewed))
+		}
 		l, lerr := s.ListSpecs()
 		if lerr != nil {
 			t.Fatal(lerr)

@@ -80,8 +80,21 @@ func (s *Store) PutSpec(r Record) error {
 	return nil
 }
 
-// GetSpec returns the named spec or ErrNotFound.
+// GetSpec returns the named spec or ErrNotFound. The record is the
+// caller's own: it may change it.
 func (s *Store) GetSpec(name string) (Record, error) {
+	r, err := s.ViewSpec(name)
+	if err != nil {
+		return Record{}, err
+	}
+	return copyRecord(r), nil
+}
+
+// ViewSpec is GetSpec without the copy: the record's spec is the one the
+// store's cache holds, shared with every other reader, so read it and
+// never change it. The controller reads its spec on every reconcile, and
+// the copy was the largest part of a converged spec's reconcile.
+func (s *Store) ViewSpec(name string) (Record, error) {
 	g := s.specs.generation()
 	if r, ok := s.specs.fresh(name, g); ok {
 		return r, nil
@@ -116,7 +129,7 @@ func (s *Store) ListSpecs() ([]Record, error) {
 			if err != nil {
 				return err
 			}
-			out = append(out, r)
+			out = append(out, copyRecord(r))
 			names = append(names, string(k))
 			return nil
 		})
