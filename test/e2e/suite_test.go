@@ -116,6 +116,23 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		len(samples), durations(samples), startP90.Round(time.Millisecond), startBudget, startBudgetFloor, startBudgetFactor, converge)
 }, NodeTimeout(5*time.Minute))
 
+// A create the agent had in flight when it was stopped can land after its
+// spec's cleanup listed the containers: the daemon finishes a create whose
+// client has gone (one such container was found after a run). The suite
+// sweeps its label once more at the end, and says what it found.
+var _ = AfterSuite(func(ctx SpecContext) {
+	if dcli == nil {
+		return
+	}
+	f := filters.NewArgs(filters.Arg("label", testLabel+"="+runID))
+	cs, err := dcli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	Expect(err).NotTo(HaveOccurred())
+	for _, c := range cs {
+		fmt.Fprintf(os.Stderr, "e2e: removing %s (%s), left after its spec's cleanup\n", strings.Join(c.Names, ","), c.State)
+	}
+	removeTestContainers(ctx)
+}, NodeTimeout(2*time.Minute))
+
 // deriveBudgets sets startBudget from the probe's p90, and every budget
 // derived from it.
 func deriveBudgets(p90 time.Duration) {
