@@ -267,9 +267,13 @@ func (c *Controller) resolveImage(ctx context.Context, s *step) (time.Duration, 
 	}
 	ct := s.o.Container
 	if st == nil {
-		if ct == nil || ct.ImageID == "" {
+		// Nothing runs yet for the reference when there is no container,
+		// or only one of another definition, which is about to be replaced
+		// (after an edit of image:, it runs the old reference's image): the
+		// first create takes the reference, and its container is adopted.
+		if ct == nil || ct.ImageID == "" || !s.d.current(ct) {
 			c.updates.want(ctx, s.name, ref, u.Interval.Duration, "", "")
-			return 0, nil // nothing runs yet: the first create pulls by the reference
+			return 0, nil
 		}
 		next = model.ImageUpdate{Image: ref, ImageID: ct.ImageID}
 		if info, err := c.images.Image(ctx, ct.ImageID); err == nil {

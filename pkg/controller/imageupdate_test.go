@@ -466,3 +466,30 @@ func TestAutoUpdateImageThatCannotStartRollsBack(t *testing.T) {
 		})
 	}
 }
+
+// An operator edits an autoUpdate spec's image: the replacement runs the
+// new reference's image, not the image ID that was pinned for the old
+// reference, and that image is the one adopted for the new reference.
+func TestAutoUpdateImageEditRunsTheNewReference(t *testing.T) {
+	h, reg := updateHarness(t, nil)
+	h.runsImage("web", reg, "sha256:1111")
+	const v2 = "127.0.0.1:5000/box:v2"
+	reg.mu.Lock()
+	reg.tags[v2], reg.digests["sha256:2222"] = "sha256:2222", dig2
+	reg.mu.Unlock()
+	h.putSpec("web", func(c *spec.ContainerSpec) {
+		c.Image = v2
+		c.AutoUpdate = &spec.AutoUpdate{Interval: spec.Duration{Duration: time.Minute}, RollbackAfter: spec.Duration{Duration: 30 * time.Second}}
+	})
+	h.runsImage("web", reg, "sha256:2222")
+	if req := h.rt.lastCreate(); req.Image != "" || req.Spec.Spec.Image != v2 {
+		t.Fatalf("the replacement was created from image %q of reference %q, want the reference %s itself", req.Image, req.Spec.Spec.Image, v2)
+	}
+	hist, _ := h.st.GetHistory("web")
+	if hist.Image == nil || hist.Image.Image != v2 || hist.Image.ImageID != "sha256:2222" || hist.Image.Digest != dig2 {
+		t.Fatalf("after the edit, the pinned image is %+v, want %s's sha256:2222", hist.Image, v2)
+	}
+	if reg.count("pull") != 0 {
+		t.Fatalf("the new reference was present, yet pulled %d times", reg.count("pull"))
+	}
+}

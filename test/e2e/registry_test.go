@@ -443,5 +443,17 @@ var _ = Describe("registry", func() {
 		Eventually(runningImage(ctx, n)).WithTimeout(converge).WithPolling(200 * time.Millisecond).Should(Equal(v1))
 		Eventually(a.phase(ctx, n)).WithTimeout(converge).Should(Equal(model.PhaseRunning))
 		Expect(a.Metrics()[`reconciler_image_updates_total{result="rolled_back"}`]).To(Equal(2.0))
+
+		By("an edit of image: to another reference: the replacement runs that reference's image, not the one kept for the old")
+		edited := reg.Host + "/box:edited"
+		ri.refs = append(ri.refs, edited)
+		reg.push(ctx, v2, edited)
+		a.WriteSpec(n+".yaml", imageSpec(n, edited, "restartPolicy: Always",
+			fmt.Sprintf("autoUpdate: {interval: %s, rollbackAfter: %s}", interval, rollbackAfter)))
+		Eventually(runningImage(ctx, n)).WithTimeout(converge).WithPolling(200 * time.Millisecond).Should(Equal(v2))
+		c3, err := runningContainer(ctx, n)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c3.Image).To(Equal(edited), "the replacement is created from the new reference")
+		Expect(a.eventsOf(ctx, n, "Updated")).To(HaveLen(3), "an edit is not an update")
 	})
 })
