@@ -22,8 +22,8 @@ spec:
 	if u == nil || u.Interval.Duration != 2*time.Second || u.RollbackWindow() != 10*time.Second {
 		t.Fatalf("autoUpdate = %+v", u)
 	}
-	if (&AutoUpdate{}).RollbackWindow() != DefaultRollbackAfter {
-		t.Error("rollbackAfter should default to 60s")
+	if got := (&AutoUpdate{}).RollbackWindow(); got != 60*time.Second {
+		t.Errorf("rollbackAfter unset: window %s, want the documented default of 60s", got)
 	}
 	_, err = Decode("web.yaml", []byte(strings.Replace(doc, "rollbackAfter", "rollback", 1)))
 	if err == nil || !strings.Contains(err.Error(), "rollback") || !strings.Contains(err.Error(), "web.yaml:6") {
@@ -40,6 +40,8 @@ func TestAutoUpdateValidation(t *testing.T) {
 		{"ok", func(*ContainerSpec) {}, ""},
 		{"no interval", func(c *ContainerSpec) { c.AutoUpdate.Interval = Duration{} }, "spec.autoUpdate.interval: required"},
 		{"tiny interval", func(c *ContainerSpec) { c.AutoUpdate.Interval = Duration{time.Millisecond} }, "under the minimum"},
+		{"interval at the minimum", func(c *ContainerSpec) { c.AutoUpdate.Interval = Duration{time.Second} }, ""},
+		{"interval just under it", func(c *ContainerSpec) { c.AutoUpdate.Interval = Duration{time.Second - 1} }, "under the minimum of 1s"},
 		{"negative rollback", func(c *ContainerSpec) { c.AutoUpdate.RollbackAfter = Duration{-time.Second} }, "spec.autoUpdate.rollbackAfter: -1s is negative"},
 		{"never pulls", func(c *ContainerSpec) { c.ImagePullPolicy = PullNever }, "imagePullPolicy is Never"},
 		{"digest", func(c *ContainerSpec) { c.Image = "r.io/box@sha256:" + strings.Repeat("a", 64) }, "pinned by digest"},

@@ -166,3 +166,20 @@ func TestScalarItemLines(t *testing.T) {
 		}
 	}
 }
+
+// The reader refuses a document only once it is past MaxDocumentSize and
+// the parser's read-ahead: at exactly that many bytes into one it reads on.
+func TestDocReaderRefusesOnlyPastTheLimit(t *testing.T) {
+	limit := MaxDocumentSize + readAhead
+	r := &docReader{data: make([]byte, limit+10), off: limit}
+	if n, err := r.Read(make([]byte, 1)); n != 1 || err != nil || r.refused {
+		t.Fatalf("%d bytes into a document: read %d, %v, refused %v; want one more byte", limit, n, err, r.refused)
+	}
+	if _, err := r.Read(make([]byte, 1)); err != errDocumentSize || !r.refused {
+		t.Fatalf("%d bytes into a document: %v, want the size error", limit+1, err)
+	}
+	r.nextDocument()
+	if n, err := r.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("the next document: read %d, %v", n, err)
+	}
+}

@@ -59,6 +59,16 @@ func TestOpenFileChecksTheDescriptor(t *testing.T) {
 		t.Fatalf("a regular file: %v, %v", fi, err)
 	}
 	f.Close()
+	// A file of exactly the limit opens; huge, one byte more, does not.
+	full := filepath.Join(dir, "full.yaml")
+	if err := os.WriteFile(full, make([]byte, MaxFileSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, _, err := openChecked(full); err != nil {
+		t.Fatalf("a file of exactly %d bytes: %v", MaxFileSize, err)
+	} else {
+		f.Close()
+	}
 
 	for _, tc := range []struct{ name, path, want string }{
 		{"FIFO", fifo, "is a FIFO"},

@@ -31,6 +31,8 @@ func TestValidateRollout(t *testing.T) {
 			s.Spec.DependsOn = []Dependency{{Name: "db", Condition: DependsHealthy}, {Name: "migrate", Condition: DependsSucceeded}}
 		}, ""},
 		{"dependsOn without a name", func(s *Spec) { s.Spec.DependsOn = []Dependency{{}} }, "spec.dependsOn[0].name: required"},
+		{"dependsOn a name of 63 bytes", func(s *Spec) { s.Spec.DependsOn = []Dependency{{Name: strings.Repeat("d", 63)}} }, ""},
+		{"dependsOn a name of 64 bytes", func(s *Spec) { s.Spec.DependsOn = []Dependency{{Name: strings.Repeat("d", 64)}} }, "spec.dependsOn[0].name: \"" + strings.Repeat("d", 64) + "\" is not a spec name"},
 		{"dependsOn on itself", func(s *Spec) { s.Spec.DependsOn = []Dependency{{Name: "web"}} }, "dependsOn cycle: web -> web"},
 		{"dependsOn twice", func(s *Spec) { s.Spec.DependsOn = []Dependency{{Name: "db"}, {Name: "db"}} }, `spec.dependsOn[1].name: "db" is listed twice`},
 		{"bad condition", func(s *Spec) { s.Spec.DependsOn = []Dependency{{Name: "db", Condition: "Ready"}} }, `spec.dependsOn[0].condition: "Ready" is not one of Started, Healthy, Succeeded`},
