@@ -104,6 +104,8 @@ type Controller struct {
 	// startLag is how long the daemon took over the agent's last
 	// container start, in nanoseconds (see Observed.DaemonLag).
 	startLag atomic.Int64
+	// starts holds back a second start of a created container (starthold.go).
+	starts starts
 
 	rt      docker.Runtime
 	st      Store

@@ -99,6 +99,7 @@ func (c *Controller) create(ctx context.Context, s *step) (bool, error) {
 		return false, nil
 	}
 	c.m.ContainerOperations.WithLabelValues("create").Inc()
+	c.starts.created(id)
 	ct := &docker.Container{ID: id, Name: cname, Image: ps.Image, ImageID: image, Labels: labels, State: "created"}
 	if s.a.Kind == ActCreateNext {
 		s.o.Next = ct
@@ -174,16 +175,19 @@ func (c *Controller) start(ctx context.Context, s *step) (bool, error) {
 		return true, err
 	}
 	began := c.opts.Now()
+	c.starts.trying(a.ContainerID, began)
 	err := c.rt.Start(ctx, a.ContainerID)
 	c.cache.dirty(name)
 	if errors.Is(err, docker.ErrNotFound) {
+		c.starts.forget(a.ContainerID)
 		s.o.Container = nil
 		return false, nil
 	}
 	if errors.Is(err, docker.ErrUnavailable) {
-		return true, err
+		return true, err // it may start yet: the next try is held
 	}
 	if err != nil {
+		c.starts.forget(a.ContainerID) // refused: it is recorded and removed
 		// The daemon refused to run it: decide makes a failed run of that,
 		// from the container as it is now.
 		ct, ierr := c.rt.Inspect(ctx, a.ContainerID)
@@ -196,6 +200,7 @@ func (c *Controller) start(ctx context.Context, s *step) (bool, error) {
 		return false, nil
 	}
 	c.m.ContainerOperations.WithLabelValues("start").Inc()
+	c.starts.forget(a.ContainerID)
 	c.startLag.Store(int64(c.opts.Now().Sub(began)))
 	if a.History.Restarts > s.h.Restarts {
 		c.m.Restarts.Inc() // restarted before its exit's record is complete

@@ -81,6 +81,12 @@ func TestCreateNameHeldByOwnUnlistedContainerIsRetried(t *testing.T) {
 			rt.hide.Store(false)
 			h.now = h.now.Add(time.Second)
 			h.reconcile("web")
+			// Created by no start of this process: held (starthold.go).
+			if st := h.status("web"); st.ContainerID != "x1" || h.rt.state("x1") != "created" || !strings.Contains(st.Message, "a start may still be under way") {
+				t.Fatalf("after the listing caught up: status %+v, calls %v; want x1 adopted and held", st, h.rt.calls())
+			}
+			h.now = h.now.Add(startHoldFloor)
+			h.reconcile("web")
 			if st := h.status("web"); st.ContainerID != "x1" || h.rt.state("x1") != "running" || h.rt.count("create") != 1 {
 				t.Fatalf("after the listing caught up: status %+v, calls %v; want x1 adopted and started", st, h.rt.calls())
 			}

@@ -96,6 +96,9 @@ type Observed struct {
 	// refused (bad command, missing mount source...), at StartRefusedAt.
 	StartRefused   string
 	StartRefusedAt time.Time
+	// StartHold is how much longer a created Container must be left before
+	// it is started, when a start of it may be under way (starthold.go).
+	StartHold time.Duration
 	// NextStartRefused is the daemon's answer to a start of Next that it
 	// refused, in the pass that tried it.
 	NextStartRefused string
@@ -342,6 +345,12 @@ func decideAdmitted(d Desired, o Observed, h model.History, now time.Time) Actio
 		if !d.current(c) {
 			return Action{Kind: ActRemove, ContainerID: c.ID, History: h, Phase: model.PhasePending,
 				Why: "created but never started, for a spec that changed or is gone"}
+		}
+		if o.StartHold > 0 {
+			return Action{Kind: ActNone, History: h, Phase: model.PhasePending, RequeueAfter: o.StartHold,
+				Message: fmt.Sprintf("container %s was created by an earlier agent process, or a start of it failed: a start may still be under way in the daemon; starting it in %s if it is still created",
+					short(c.ID), o.StartHold.Round(time.Second)),
+				Why: "created, and a start may be under way"}
 		}
 		if a, ok := admit(d, &h, now); !ok {
 			return a

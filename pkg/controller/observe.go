@@ -72,6 +72,9 @@ func (c *Controller) observe(ctx context.Context, name string) (Observed, error)
 			o.Container = &in
 		}
 	}
+	if ct := o.Container; ct != nil && ct.State == "created" {
+		o.StartHold = c.starts.wait(ct.ID, c.opts.Now(), c.startHold())
+	}
 	c.annotate(&o)
 	if err := c.observeNext(ctx, &o); err != nil {
 		return Observed{}, err

@@ -73,6 +73,7 @@ func (c *Controller) remove(ctx context.Context, name, id string) error {
 		return fmt.Errorf("remove container %s: %w", short(id), err)
 	}
 	c.m.ContainerOperations.WithLabelValues("remove").Inc()
+	c.starts.forget(id)
 	c.cache.dirty(name)
 	return nil
 }
