@@ -13,7 +13,9 @@ import (
 
 	"github.com/reconciler/reconciler/pkg/api"
 	"github.com/reconciler/reconciler/pkg/docker"
+	"github.com/reconciler/reconciler/pkg/model"
 	"github.com/reconciler/reconciler/pkg/ownership"
+	"github.com/reconciler/reconciler/pkg/store"
 )
 
 func TestExec(t *testing.T) {
@@ -226,5 +228,36 @@ func TestContainerWithoutItsNameIsTheNewest(t *testing.T) {
 	c, err := f.c.Inspect(t.Context(), "web")
 	if err != nil || c.ID != "c1" {
 		t.Fatalf("got %+v %v, want the newest, c1", c, err)
+	}
+}
+
+// A spec without a container: the 404 says so, with the spec's phase and
+// status message when it has them, so that `reconciler logs` or `exec`
+// tells the operator why (pulling, backing off, refused).
+func TestNoContainerSaysWhy(t *testing.T) {
+	f := newFixture(t)
+	f.apply(specYAML("web", "reconciler/box:latest"))
+	for _, tc := range []struct {
+		status *model.Status
+		want   string
+	}{
+		{nil, `spec "web" has no container now`},
+		{&model.Status{Name: "web", Phase: model.PhasePending}, `spec "web" has no container now (Pending)`},
+		{&model.Status{Name: "web", Phase: model.PhaseBackoff, Message: "back-off 10s restarting failed container"},
+			`spec "web" has no container now (Backoff: back-off 10s restarting failed container)`},
+	} {
+		if tc.status != nil {
+			if _, _, err := f.st.Commit(store.Change{Status: tc.status}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, path := range []string{"/v1/specs/web/logs", "/v1/specs/web/inspect"} {
+			if e := f.wantError("GET", path, "", http.StatusNotFound); e.Message != tc.want {
+				t.Errorf("GET %s with status %+v: %q, want %q", path, tc.status, e.Message, tc.want)
+			}
+		}
+	}
+	if e := f.wantError("GET", "/v1/specs/nope/logs", "", http.StatusNotFound); !strings.Contains(e.Message, `"nope"`) || strings.Contains(e.Message, "has no container") {
+		t.Errorf("an unknown spec: %q, want it named as unknown", e.Message)
 	}
 }

@@ -152,3 +152,27 @@ func TestLogsOfATruncatedRunSayIt(t *testing.T) {
 		t.Fatalf("first %q, last %q; want the notice first and the end kept", got[0], got[len(got)-1])
 	}
 }
+
+// --tail over a saved run longer than the tail: the last lines, in order,
+// whatever the tail (the lines go round a ring of that size).
+func TestLogsTailOfASavedRunKeepsTheLastLinesInOrder(t *testing.T) {
+	f, out, _ := savedFixture(t, 0)
+	run := output.Run{Spec: "web", ContainerID: "c1", StartedAt: runStart}
+	var buf bytes.Buffer
+	w := stdcopy.NewStdWriter(&buf, stdcopy.Stdout)
+	for j := 1; j <= 7; j++ {
+		fmt.Fprintf(w, "%s line %d\n", runStart.Add(time.Duration(j)*time.Second).Format(time.RFC3339Nano), j)
+	}
+	if _, err := out.Save(run, &buf); err != nil {
+		t.Fatal(err)
+	}
+	for tail := 1; tail <= 8; tail++ {
+		var want []string
+		for j := max(1, 8-tail); j <= 7; j++ {
+			want = append(want, fmt.Sprintf("stdout line %d", j))
+		}
+		if got := logLines(t, f, api.LogQuery{Tail: fmt.Sprint(tail)}); !slices.Equal(got, want) {
+			t.Errorf("tail %d: %q, want %q", tail, got, want)
+		}
+	}
+}

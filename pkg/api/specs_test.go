@@ -327,6 +327,10 @@ func TestExits(t *testing.T) {
 	apiError(t, err, http.StatusNotFound)
 	f.wantError("GET", "/v1/specs/job/exits?limit=-1", "", 400)
 	f.wantError("GET", "/v1/specs/job/exits?limit=lots", "", 400)
+	// 0 is a limit the help allows ("0 or more"): every exit, as none.
+	if resp, body := f.raw("GET", "/v1/specs/job/exits?limit=0", ""); resp.StatusCode != http.StatusOK || strings.Count(string(body), `"containerID"`) != 3 {
+		t.Fatalf("limit=0: %d %s; want all three exits", resp.StatusCode, body)
+	}
 }
 
 func TestFileErrors(t *testing.T) {
