@@ -190,7 +190,11 @@ func (a *admission) settled(name string, d Desired, act Action, o Observed) {
 		return
 	}
 	req, job := requestOf(d.Spec)
-	starting := act.Kind == ActCreate || act.Kind == ActStart
+	// A created container held back because a start of it may be under
+	// way (starthold.go) may run any moment: it keeps its reservation, as
+	// seed gives it one, and its place before the queue.
+	heldBack := o.StartHold > 0 && act.Kind == ActNone && o.Container != nil && o.Container.State == "created"
+	starting := act.Kind == ActCreate || act.Kind == ActStart || heldBack
 	a.mu.Lock()
 	changed := false
 	r, held := a.holds[name]

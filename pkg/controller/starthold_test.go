@@ -126,3 +126,40 @@ func TestTheStartHoldGrowsWithTheDaemonsLag(t *testing.T) {
 		}
 	}
 }
+
+// A created container held back keeps its admission slot: the job queued
+// behind it is not admitted meanwhile (a kill -9 must not reorder the
+// queue), and goes once the held one has run.
+func TestAHeldContainerKeepsItsAdmissionSlot(t *testing.T) {
+	h := admHarness(t, Budget{MaxRunningJobs: 1})
+	h.putQueuedJob("first", 0, "")
+	rec, err := h.st.GetSpec("first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.rt.add(docker.Container{ID: "f1", Name: ContainerName("first"), State: "created", Image: rec.Spec.Spec.Image,
+		Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: "test", docker.LabelSpec: "first",
+			docker.LabelSpecHash: rec.Hash, labelGrace: "10s", labelStopSignal: "SIGTERM"}})
+	h.now = h.now.Add(time.Second)
+	h.putQueuedJob("second", 0, "")
+	if err := h.c.resync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.reconcile("first")
+	h.reconcile("second")
+	if h.rt.count("start") != 0 || h.status("second").Phase != model.PhaseQueued {
+		t.Fatalf("while first is held: %d starts, second %+v; want second queued behind it", h.rt.count("start"), h.status("second"))
+	}
+	h.now = h.now.Add(startHoldFloor)
+	h.reconcile("second")
+	h.reconcile("first")
+	if got := h.running(); len(got) != 1 || got[0] != "first" {
+		t.Fatalf("after the hold: running %v, want first", got)
+	}
+	h.rt.exit(ContainerName("first"), 0)
+	h.reconcile("first")
+	h.reconcile("second")
+	if got := h.running(); len(got) != 1 || got[0] != "second" {
+		t.Fatalf("after first ran: running %v, want second (the positive control)", got)
+	}
+}
