@@ -13,6 +13,19 @@ import (
 	"github.com/reconciler/reconciler/pkg/spec"
 )
 
+// addCreated adds a created container of the stored spec name, as an
+// earlier agent process left it: created, never started by this one.
+func (h *harness) addCreated(name, id string) {
+	h.t.Helper()
+	rec, err := h.st.GetSpec(name)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.rt.add(docker.Container{ID: id, Name: ContainerName(name), State: "created", Image: rec.Spec.Spec.Image,
+		Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: "test", docker.LabelSpec: name,
+			docker.LabelSpecHash: rec.Hash, labelGrace: "10s", labelStopSignal: "SIGTERM"}})
+}
+
 // A created container this process did not create may have a start under
 // way in the daemon (an agent killed during its start call): it is not
 // started at once. Once the hold has passed it is started if it is still
@@ -22,13 +35,7 @@ func TestACreatedContainerOfAnEarlierProcessIsNotStartedTwice(t *testing.T) {
 	adopted := func(t *testing.T) *harness {
 		h := newHarness(t)
 		h.put("job", spec.RestartNever, "exit", "--code", "0")
-		rec, err := h.st.GetSpec("job")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.rt.add(docker.Container{ID: "j1", Name: ContainerName("job"), State: "created", Image: rec.Spec.Spec.Image,
-			Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: "test", docker.LabelSpec: "job",
-				docker.LabelSpecHash: rec.Hash, labelGrace: "10s", labelStopSignal: "SIGTERM"}})
+		h.addCreated("job", "j1")
 		res := h.reconcile("job")
 		if n := h.rt.count("start"); n != 0 {
 			t.Fatalf("a created container of an earlier process was started at once (%d starts)", n)
@@ -133,13 +140,7 @@ func TestTheStartHoldGrowsWithTheDaemonsLag(t *testing.T) {
 func TestAHeldContainerKeepsItsAdmissionSlot(t *testing.T) {
 	h := admHarness(t, Budget{MaxRunningJobs: 1})
 	h.putQueuedJob("first", 0, "")
-	rec, err := h.st.GetSpec("first")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.rt.add(docker.Container{ID: "f1", Name: ContainerName("first"), State: "created", Image: rec.Spec.Spec.Image,
-		Labels: map[string]string{docker.LabelManaged: "true", docker.LabelInstance: "test", docker.LabelSpec: "first",
-			docker.LabelSpecHash: rec.Hash, labelGrace: "10s", labelStopSignal: "SIGTERM"}})
+	h.addCreated("first", "f1")
 	h.now = h.now.Add(time.Second)
 	h.putQueuedJob("second", 0, "")
 	if err := h.c.resync(context.Background()); err != nil {
